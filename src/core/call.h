@@ -1,0 +1,86 @@
+/*
+ * Server-side calls. A transport allocates its own call struct with an
+ * svc_call as first member, fills it with svc_call_init(), and hands it to
+ * core with svc_call_dispatch(). Core resolves the handler, runs it where it
+ * asked to run, enforces the deadline, records metrics and trace context,
+ * and passes the one answer back through ops->call_reply().
+ *
+ * References: the transport holds one from init; dispatch gives the handler
+ * another, which svc_call_reply()/svc_call_fail() consume. When the last
+ * goes, core frees its fields and calls ops->call_free().
+ */
+#ifndef SVC_CORE_CALL_H
+#define SVC_CORE_CALL_H
+
+#include <stdatomic.h>
+
+#include "loop.h"
+#include "metadata.h"
+#include "observe/metrics.h"
+#include "observe/trace.h"
+#include "router.h"
+#include "transport/transport.h"
+
+struct svc_call {
+    const svc_transport_ops *ops;
+    svc_server *server;
+    atomic_int refs;
+    atomic_bool answered;
+    atomic_bool cancelled;
+    svc_route_result route;    /* how the method resolved, for transports
+                                * that answer "not found" their own way */
+    char *method;              /* as received: "pkg.S/M" or "GET /path?q" */
+    svc_handler_fn fn;         /* copied from the handler at dispatch, so a */
+    void *ud;                  /* call never points into a freed server */
+    svc_handler_opts opts;
+    svc_call_stats *stats;
+    svc_msg *req;
+    svc_params params;         /* path parameters */
+    svc_params query;
+    svc_md reply_md;
+    char *peer;
+    svc_time deadline;
+    svc_time start;
+    svc_timer *deadline_timer;
+    svc_trace_ctx trace;       /* this call's own span, if traced */
+    char traceparent[SVC_TRACEPARENT_LEN + 1];
+    svc_call *prev, *next;     /* the server's in-flight list */
+};
+
+typedef struct svc_call_args {
+    const char *method;   /* copied */
+    size_t method_len;
+    svc_msg *req;         /* taken; NULL = empty */
+    svc_time deadline;    /* 0 = none */
+    const char *peer;     /* copied; NULL = "" */
+} svc_call_args;
+
+/* Fills `c` (zeroed by the caller). Takes a->req even on failure; on failure
+ * nothing needs undoing. */
+svc_code svc_call_init(svc_call *c, const svc_transport_ops *ops, svc_server *s,
+                       const svc_call_args *a);
+/* Adds a query-string parameter (decoded name and value, copied). */
+svc_code svc_call_add_query(svc_call *c, const char *name, const char *value);
+/* Runs the handler (or answers UNIMPLEMENTED / NOT_FOUND / UNAVAILABLE). */
+void svc_call_dispatch(svc_call *c);
+/* Answers without running the handler: the transport refuses the request
+ * (body too large, bad content type, no client certificate). The call is
+ * still resolved, so it counts under its method. */
+void svc_call_refuse(svc_call *c, svc_code code, const char *message);
+/* The peer went away: the call counts as CANCELLED and no answer is sent
+ * through the transport. */
+void svc_call_abandon(svc_call *c);
+void svc_call_ref(svc_call *c);
+void svc_call_unref(svc_call *c);
+
+/* The call whose handler runs on this thread, or NULL. */
+const svc_call *svc_call_current(void);
+
+/* Server internals the call needs. resolve fills fn, ud, opts, stats,
+ * params and query. */
+svc_route_result svc_server_resolve(svc_server *s, svc_call *c);
+svc_code svc_server_track(svc_server *s, svc_call *c);
+void svc_server_untrack(svc_server *s, svc_call *c);
+svc_ctx *svc_server_ctx(const svc_server *s);
+
+#endif

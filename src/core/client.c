@@ -1,0 +1,456 @@
+/* Clients: targets, blocking and async calls, cancellation, shutdown. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "ccall.h"
+#include "client_internal.h"
+#include "clock.h"
+#include "ctx.h"
+#include "error.h"
+#include "msg.h"
+#include "strmap.h"
+
+struct svc_cancel {
+    pthread_mutex_t mu;
+    atomic_int refs; /* the user's, plus one per attached call */
+    bool fired;
+    svc_ccall *head;
+};
+
+void svc_client_opts_init(svc_client_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = 5000;
+}
+
+svc_code svc_client_new(svc_ctx *ctx, const char *target, const svc_client_opts *o,
+                        svc_client **out)
+{
+    if (!ctx || !target || !out)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_client_new: missing argument");
+    svc_url *u;
+    svc_code rc = svc_url_parse(target, &u);
+    if (rc)
+        return rc;
+    const svc_transport_ops *ops = svc_transport_find(u->scheme);
+    if (!ops || !ops->channel_new) {
+        rc = strcmp(u->scheme, "svc") == 0
+                 ? svc_fail(SVC_UNIMPLEMENTED,
+                            "svc:// names need service discovery, which this build lacks")
+                 : svc_fail(SVC_UNIMPLEMENTED, "no transport serves %s:// targets", u->scheme);
+        svc_url_free(u);
+        return rc;
+    }
+    svc_client_opts defaults;
+    svc_client_opts_init(&defaults);
+    svc_client *c = calloc(1, sizeof *c);
+    if (!c || !(c->target = strdup(target))) {
+        free(c);
+        svc_url_free(u);
+        return svc_fail_oom();
+    }
+    c->ctx = ctx;
+    c->ops = ops;
+    c->max_reply = o && o->max_message_size ? o->max_message_size : ctx->max_message_size;
+    rc = ops->channel_new(ctx, u, o ? o : &defaults, &c->chan);
+    svc_url_free(u);
+    if (rc) {
+        free(c->target);
+        free(c);
+        return rc;
+    }
+    c->chan->ops = ops;
+    c->chan->ctx = ctx;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->idle_cv, NULL);
+    pthread_rwlock_init(&c->stats_lock, NULL);
+    svc_strmap_init(&c->stats);
+    *out = c;
+    return SVC_OK;
+}
+
+/* ---- the life of a call ---- */
+
+static void ccall_unref(svc_ccall *cc)
+{
+    if (atomic_fetch_sub_explicit(&cc->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    svc_client *c = cc->client;
+    svc_timer_free(cc->timer);
+    svc_msg_free(cc->req);
+    free(cc->method);
+    if (cc->cancel && atomic_fetch_sub(&cc->cancel->refs, 1) == 1) {
+        pthread_mutex_destroy(&cc->cancel->mu);
+        free(cc->cancel);
+    }
+    free(cc);
+    pthread_mutex_lock(&c->mu);
+    if (--c->live == 0)
+        pthread_cond_broadcast(&c->idle_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void svc_ccall_release(svc_ccall *cc)
+{
+    ccall_unref(cc);
+}
+
+void svc_ccall_hold(svc_ccall *cc)
+{
+    atomic_fetch_add(&cc->refs, 1);
+}
+
+bool svc_ccall_done(const svc_ccall *cc)
+{
+    return atomic_load_explicit(&cc->done, memory_order_acquire);
+}
+
+size_t svc_ccall_max_reply(const svc_ccall *cc)
+{
+    return cc->client->max_reply;
+}
+
+static void deliver(void *arg)
+{
+    svc_ccall *cc = arg;
+    cc->fn(cc->code, cc->resp, cc->ud);
+    ccall_unref(cc); /* core's reference */
+}
+
+static void cancel_detach(svc_ccall *cc)
+{
+    svc_cancel *t = cc->cancel;
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    if (cc->cancel_prev || t->head == cc) {
+        if (cc->cancel_prev)
+            cc->cancel_prev->cancel_next = cc->cancel_next;
+        else
+            t->head = cc->cancel_next;
+        if (cc->cancel_next)
+            cc->cancel_next->cancel_prev = cc->cancel_prev;
+        cc->cancel_prev = cc->cancel_next = NULL;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* The one place a call ends, whoever ends it. False if it had ended. */
+static bool finish(svc_ccall *cc, svc_msg *resp)
+{
+    if (atomic_exchange_explicit(&cc->done, true, memory_order_acq_rel)) {
+        svc_msg_free(resp);
+        return false;
+    }
+    if (cc->timer)
+        svc_timer_disarm(cc->timer);
+    cancel_detach(cc);
+    if (!resp)
+        resp = svc_msg_new_status(SVC_RESOURCE_EXHAUSTED, "out of memory");
+    cc->code = resp ? resp->status : SVC_RESOURCE_EXHAUSTED;
+    cc->resp = resp;
+    svc_call_stats_record(cc->stats, cc->code, svc_now() - cc->start);
+
+    svc_client *c = cc->client;
+    pthread_mutex_lock(&c->mu);
+    if (cc->prev)
+        cc->prev->next = cc->next;
+    else if (c->inflight == cc)
+        c->inflight = cc->next;
+    if (cc->next)
+        cc->next->prev = cc->prev;
+    cc->prev = cc->next = NULL;
+    pthread_mutex_unlock(&c->mu);
+
+    if (cc->dispatch == SVC_DISPATCH_INLINE ||
+        svc_executor_post(c->ctx->exec, deliver, cc) != SVC_OK)
+        deliver(cc);
+    return true;
+}
+
+void svc_ccall_complete(svc_ccall *cc, svc_msg *resp)
+{
+    finish(cc, resp);
+}
+
+void svc_ccall_fail(svc_ccall *cc, svc_code code, const char *message)
+{
+    finish(cc, svc_msg_new_status(code, message));
+}
+
+/* Core ends a call the transport is still working on, then tells it. The
+ * extra reference keeps `cc` alive for call_cancel: delivery may drop core's
+ * reference and the transport its own in between. */
+static void abort_call(svc_ccall *cc, svc_code code, const char *message)
+{
+    svc_channel *ch = cc->chan;
+    atomic_fetch_add(&cc->refs, 1);
+    if (finish(cc, svc_msg_new_status(code, message)) && ch->ops->call_cancel)
+        ch->ops->call_cancel(ch, cc);
+    ccall_unref(cc);
+}
+
+static void deadline_fired(void *arg)
+{
+    abort_call(arg, SVC_DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+static bool cancel_attach(svc_cancel *t, svc_ccall *cc)
+{
+    pthread_mutex_lock(&t->mu);
+    bool fired = t->fired;
+    atomic_fetch_add(&t->refs, 1);
+    cc->cancel = t;
+    if (!fired) {
+        cc->cancel_next = t->head;
+        if (t->head)
+            t->head->cancel_prev = cc;
+        t->head = cc;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return !fired;
+}
+
+static svc_call_stats *client_stats(svc_client *c, const char *method)
+{
+    size_t len = strlen(method);
+    pthread_rwlock_rdlock(&c->stats_lock);
+    svc_call_stats *st = svc_strmap_get(&c->stats, method, len);
+    pthread_rwlock_unlock(&c->stats_lock);
+    if (st)
+        return st;
+    st = svc_metrics_call_stats(c->ctx->metrics, SVC_ROLE_CLIENT, c->ops->name, method);
+    pthread_rwlock_wrlock(&c->stats_lock);
+    if (st)
+        svc_strmap_put(&c->stats, method, st); /* a racing insert wins; same series */
+    pthread_rwlock_unlock(&c->stats_lock);
+    return st;
+}
+
+/* Carries the parent's trace (a fresh span id, the same trace id) and its
+ * tracestate onto the outgoing request. */
+static svc_code propagate_trace(svc_msg *req, const svc_call *parent)
+{
+    if (!parent || !parent->trace.valid)
+        return SVC_OK;
+    svc_trace_ctx child;
+    char tp[SVC_TRACEPARENT_LEN + 1];
+    svc_trace_child(&parent->trace, &child);
+    svc_trace_format(&child, tp);
+    svc_code rc = svc_msg_md_set(req, "traceparent", tp);
+    const char *state = svc_msg_md_get(parent->req, "tracestate", NULL);
+    if (rc == SVC_OK && state && !svc_msg_md_get(req, "tracestate", NULL))
+        rc = svc_md_append(&req->md, "tracestate", 10, state, strlen(state));
+    return rc;
+}
+
+static svc_time call_deadline(const svc_call_opts *o, const svc_call *parent)
+{
+    svc_time d = 0;
+    if (o && o->timeout_ms > 0)
+        d = svc_now() + o->timeout_ms * SVC_NSEC_PER_MSEC;
+    if (o)
+        d = svc_deadline_min(d, o->deadline);
+    if (parent)
+        d = svc_deadline_min(d, parent->deadline);
+    return d;
+}
+
+/* Starts a call; takes `req`. On SVC_OK `fn` runs exactly once. */
+static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
+                           const svc_call_opts *o, svc_dispatch dispatch, svc_reply_fn fn,
+                           void *ud)
+{
+    if (!c || !method || !*method || !fn) {
+        svc_msg_free(req);
+        return svc_fail(SVC_INVALID_ARGUMENT, "call needs a client, a method and a callback");
+    }
+    if (!req && svc_msg_new(&req) != SVC_OK)
+        return svc_fail_oom();
+    const svc_call *parent = o && o->parent ? o->parent : svc_call_current();
+    svc_ccall *cc = calloc(1, sizeof *cc);
+    if (!cc || !(cc->method = strdup(method)) || propagate_trace(req, parent) != SVC_OK) {
+        if (cc)
+            free(cc->method);
+        free(cc);
+        svc_msg_free(req);
+        return svc_fail_oom();
+    }
+    atomic_init(&cc->refs, 2); /* core's and the transport's */
+    cc->client = c;
+    cc->chan = c->chan;
+    cc->req = req;
+    cc->fn = fn;
+    cc->ud = ud;
+    cc->dispatch = dispatch;
+    cc->start = svc_now();
+    cc->deadline = call_deadline(o, parent);
+    cc->stats = client_stats(c, method);
+
+    pthread_mutex_lock(&c->mu);
+    bool closing = c->closing;
+    if (!closing) {
+        c->live++;
+        cc->next = c->inflight;
+        if (c->inflight)
+            c->inflight->prev = cc;
+        c->inflight = cc;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (closing) {
+        free(cc->method);
+        free(cc);
+        svc_msg_free(req);
+        return svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");
+    }
+
+    /* From here the call always ends through finish(). Ending it before the
+     * transport saw it means dropping the transport's reference too. */
+    if (o && o->cancel && !cancel_attach(o->cancel, cc)) {
+        svc_ccall_fail(cc, SVC_CANCELLED, "cancelled");
+        ccall_unref(cc);
+        return SVC_OK;
+    }
+    if (cc->deadline) {
+        if (cc->deadline <= svc_now() ||
+            svc_timer_new(svc_ctx_loop(c->ctx), deadline_fired, cc, &cc->timer) != SVC_OK) {
+            svc_ccall_fail(cc, SVC_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
+            ccall_unref(cc);
+            return SVC_OK;
+        }
+        svc_timer_arm(cc->timer, cc->deadline);
+    }
+    c->chan->ops->call_start(c->chan, cc);
+    return SVC_OK;
+}
+
+svc_code svc_client_call_async(svc_client *c, const char *method, svc_msg *req,
+                               const svc_call_opts *o, svc_reply_fn fn, void *ud)
+{
+    return start_call(c, method, req, o, o ? o->dispatch : SVC_DISPATCH_POOL, fn, ud);
+}
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    svc_code code;
+    svc_msg *resp;
+} waiter;
+
+static void waiter_done(svc_code code, svc_msg *resp, void *ud)
+{
+    waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->code = code;
+    w->resp = resp;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+svc_code svc_client_call(svc_client *c, const char *method, const svc_msg *req,
+                         svc_msg **resp, const svc_call_opts *o)
+{
+    if (resp)
+        *resp = NULL;
+    if (svc_loop_current())
+        return svc_fail(SVC_FAILED_PRECONDITION,
+                        "blocking call from an I/O thread would deadlock; use svc_client_call_async");
+    svc_msg *copy = NULL;
+    if (req && svc_msg_clone(req, &copy) != SVC_OK)
+        return svc_fail_oom();
+    waiter w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    svc_code rc = start_call(c, method, copy, o, SVC_DISPATCH_INLINE, waiter_done, &w);
+    if (rc == SVC_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = w.code;
+        if (rc != SVC_OK)
+            svc_fail(rc, "%s", w.resp ? svc_msg_status_message(w.resp) : "out of memory");
+        if (resp)
+            *resp = w.resp;
+        else
+            svc_msg_free(w.resp);
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+/* ---- cancellation tokens ---- */
+
+svc_code svc_cancel_new(svc_cancel **out)
+{
+    svc_cancel *t = calloc(1, sizeof *t);
+    if (!t)
+        return svc_fail_oom();
+    pthread_mutex_init(&t->mu, NULL);
+    atomic_init(&t->refs, 1);
+    *out = t;
+    return SVC_OK;
+}
+
+void svc_cancel_fire(svc_cancel *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->fired = true;
+    svc_ccall *list = t->head;
+    t->head = NULL;
+    /* Hold each call while we end it outside the lock: finish() takes it. */
+    for (svc_ccall *cc = list; cc; cc = cc->cancel_next)
+        atomic_fetch_add(&cc->refs, 1);
+    pthread_mutex_unlock(&t->mu);
+    for (svc_ccall *cc = list, *next; cc; cc = next) {
+        next = cc->cancel_next;
+        cc->cancel_prev = cc->cancel_next = NULL;
+        abort_call(cc, SVC_CANCELLED, "cancelled");
+        ccall_unref(cc);
+    }
+}
+
+void svc_cancel_free(svc_cancel *t)
+{
+    if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+    }
+}
+
+/* ---- shutdown ---- */
+
+void svc_client_free(svc_client *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->closing = true;
+    /* Ending a call unlinks it, so taking the head each time terminates. */
+    svc_ccall *cc;
+    while ((cc = c->inflight) != NULL) {
+        atomic_fetch_add(&cc->refs, 1);
+        pthread_mutex_unlock(&c->mu);
+        abort_call(cc, SVC_CANCELLED, "client freed");
+        ccall_unref(cc);
+        pthread_mutex_lock(&c->mu);
+    }
+    while (c->live > 0)
+        pthread_cond_wait(&c->idle_cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+
+    c->ops->channel_free(c->chan);
+    svc_strmap_clear(&c->stats);
+    pthread_rwlock_destroy(&c->stats_lock);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->idle_cv);
+    free(c->target);
+    free(c);
+}

@@ -1,0 +1,218 @@
+#include "msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+static svc_buf *buf_new_copy(const void *data, size_t len)
+{
+    svc_buf *b = malloc(sizeof *b + len + 1);
+    if (!b)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->data = b + 1;
+    b->len = len;
+    b->free_fn = NULL;
+    if (len)
+        memcpy(b->data, data, len);
+    ((char *)b->data)[len] = '\0';
+    return b;
+}
+
+static void buf_unref(svc_buf *b)
+{
+    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (b->free_fn)
+        b->free_fn(b->data);
+    free(b);
+}
+
+svc_code svc_msg_new(svc_msg **out)
+{
+    svc_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return svc_fail_oom();
+    *out = m;
+    return SVC_OK;
+}
+
+svc_code svc_msg_new_data(const void *data, size_t len, const char *content_type, svc_msg **out)
+{
+    svc_code rc = svc_msg_new(out);
+    if (rc == SVC_OK)
+        rc = svc_msg_set_data(*out, data, len);
+    if (rc == SVC_OK)
+        rc = svc_msg_set_content_type(*out, content_type);
+    if (rc != SVC_OK) {
+        svc_msg_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+svc_msg *svc_msg_new_status(svc_code code, const char *message)
+{
+    svc_msg *m = NULL;
+    if (svc_msg_new(&m) != SVC_OK)
+        return NULL;
+    if (svc_msg_set_status(m, code, message) != SVC_OK) {
+        svc_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void svc_msg_free(svc_msg *m)
+{
+    if (!m)
+        return;
+    buf_unref(m->buf);
+    free(m->content_type);
+    free(m->status_message);
+    svc_md_clear(&m->md);
+    free(m);
+}
+
+svc_code svc_msg_clone(const svc_msg *m, svc_msg **out)
+{
+    svc_msg *c = calloc(1, sizeof *c);
+    if (!c)
+        return svc_fail_oom();
+    c->status = m->status;
+    if ((m->content_type && !(c->content_type = strdup(m->content_type))) ||
+        (m->status_message && !(c->status_message = strdup(m->status_message))) ||
+        svc_md_copy(&c->md, &m->md) != SVC_OK) {
+        svc_msg_free(c);
+        return svc_fail_oom();
+    }
+    if (m->buf) {
+        atomic_fetch_add_explicit(&m->buf->refs, 1, memory_order_relaxed);
+        c->buf = m->buf;
+    }
+    *out = c;
+    return SVC_OK;
+}
+
+svc_code svc_msg_set_data(svc_msg *m, const void *data, size_t len)
+{
+    svc_buf *b = buf_new_copy(data, len);
+    if (!b)
+        return svc_fail_oom();
+    buf_unref(m->buf);
+    m->buf = b;
+    return SVC_OK;
+}
+
+svc_code svc_msg_set_data_owned(svc_msg *m, void *data, size_t len, void (*free_fn)(void *))
+{
+    svc_buf *b = malloc(sizeof *b);
+    if (!b) {
+        (free_fn ? free_fn : free)(data);
+        return svc_fail_oom();
+    }
+    atomic_init(&b->refs, 1);
+    b->data = data;
+    b->len = len;
+    b->free_fn = free_fn ? free_fn : free;
+    buf_unref(m->buf);
+    m->buf = b;
+    return SVC_OK;
+}
+
+const void *svc_msg_data(const svc_msg *m)
+{
+    return m->buf ? m->buf->data : "";
+}
+
+size_t svc_msg_len(const svc_msg *m)
+{
+    return m->buf ? m->buf->len : 0;
+}
+
+svc_code svc_msg_set_content_type(svc_msg *m, const char *ct)
+{
+    char *copy = NULL;
+    if (ct && !(copy = strdup(ct)))
+        return svc_fail_oom();
+    free(m->content_type);
+    m->content_type = copy;
+    return SVC_OK;
+}
+
+const char *svc_msg_content_type(const svc_msg *m)
+{
+    return m->content_type;
+}
+
+svc_code svc_msg_md_add(svc_msg *m, const char *key, const char *value)
+{
+    return svc_md_add_checked(&m->md, key, value, value ? strlen(value) : 0, false);
+}
+
+svc_code svc_msg_md_add_bin(svc_msg *m, const char *key, const void *value, size_t len)
+{
+    return svc_md_add_checked(&m->md, key, value, len, true);
+}
+
+svc_code svc_msg_md_set(svc_msg *m, const char *key, const char *value)
+{
+    svc_md_remove(&m->md, key);
+    return svc_msg_md_add(m, key, value);
+}
+
+const char *svc_msg_md_get(const svc_msg *m, const char *key, size_t *len)
+{
+    const svc_md_entry *e = svc_md_find(&m->md, key);
+    if (!e)
+        return NULL;
+    if (len)
+        *len = e->value_len;
+    return e->value;
+}
+
+size_t svc_msg_md_remove(svc_msg *m, const char *key)
+{
+    return svc_md_remove(&m->md, key);
+}
+
+size_t svc_msg_md_count(const svc_msg *m)
+{
+    return m->md.n;
+}
+
+svc_code svc_msg_md_at(const svc_msg *m, size_t i, const char **key, const char **value,
+                       size_t *len)
+{
+    if (i >= m->md.n)
+        return svc_fail(SVC_OUT_OF_RANGE, "metadata index %zu past %zu entries", i, m->md.n);
+    if (key)
+        *key = m->md.v[i].key;
+    if (value)
+        *value = m->md.v[i].value;
+    if (len)
+        *len = m->md.v[i].value_len;
+    return SVC_OK;
+}
+
+svc_code svc_msg_status(const svc_msg *m)
+{
+    return m->status;
+}
+
+const char *svc_msg_status_message(const svc_msg *m)
+{
+    return m->status_message ? m->status_message : "";
+}
+
+svc_code svc_msg_set_status(svc_msg *m, svc_code code, const char *message)
+{
+    char *copy = NULL;
+    if (message && *message && !(copy = strdup(message)))
+        return svc_fail_oom();
+    free(m->status_message);
+    m->status_message = copy;
+    m->status = code;
+    return SVC_OK;
+}

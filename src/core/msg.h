@@ -1,0 +1,33 @@
+/*
+ * svc_msg internals. The payload lives in a reference-counted, read-only
+ * buffer so cloning a message (one per hop, retry or subscriber) copies
+ * no payload bytes.
+ */
+#ifndef SVC_CORE_MSG_H
+#define SVC_CORE_MSG_H
+
+#include <stdatomic.h>
+#include <svccomm/msg.h>
+
+#include "metadata.h"
+
+typedef struct svc_buf {
+    atomic_uint refs;
+    void *data;
+    size_t len;
+    void (*free_fn)(void *); /* NULL: data is inline after the struct */
+} svc_buf;
+
+struct svc_msg {
+    svc_buf *buf; /* NULL = empty payload */
+    char *content_type;
+    svc_md md;
+    svc_code status;
+    char *status_message;
+};
+
+/* A new message with status `code` and `message` (copied; may be NULL), or
+ * NULL when out of memory. Used to build error replies. */
+svc_msg *svc_msg_new_status(svc_code code, const char *message);
+
+#endif

@@ -1,0 +1,236 @@
+/* Publishing, subscriptions and the life of an event. */
+#include "pubsub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+#include "ctx.h"
+#include "error.h"
+#include "msg.h"
+
+#define DEFAULT_MAX_PENDING 65536
+
+svc_code svc_publish(svc_client *c, const char *topic, const svc_msg *m, const svc_pub_opts *o)
+{
+    if (!c || !topic || !m)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_publish: missing argument");
+    if (!c->ops->publish)
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport cannot publish events", c->ops->name);
+    svc_pub_opts defaults = {0};
+    return c->ops->publish(c->chan, topic, m, o ? o : &defaults);
+}
+
+static void sub_unref(svc_sub *sub)
+{
+    if (atomic_fetch_sub_explicit(&sub->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    svc_client *c = sub->client;
+    free(sub->pattern);
+    free(sub->group);
+    free(sub);
+    pthread_mutex_lock(&c->mu);
+    if (--c->live == 0)
+        pthread_cond_broadcast(&c->idle_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void svc_sub_hold(svc_sub *sub)
+{
+    atomic_fetch_add(&sub->refs, 1);
+}
+
+void svc_sub_release(svc_sub *sub)
+{
+    sub_unref(sub);
+}
+
+static void event_free(svc_event *ev)
+{
+    svc_sub *sub = ev->sub;
+    svc_msg_free(ev->msg);
+    free(ev->topic);
+    free(ev);
+    sub_unref(sub);
+}
+
+static svc_code settle(svc_event *ev, svc_settle how, int64_t delay_ms)
+{
+    if (atomic_exchange(&ev->settled, true))
+        return svc_fail(SVC_FAILED_PRECONDITION, "event already settled");
+    svc_code rc = SVC_OK;
+    if (ev->sub->chan->ops->event_settle)
+        rc = ev->sub->chan->ops->event_settle(ev, how, delay_ms);
+    event_free(ev);
+    return rc;
+}
+
+static svc_code settle_manual(svc_event *ev, svc_settle how, int64_t delay_ms)
+{
+    if (!ev)
+        return svc_fail(SVC_INVALID_ARGUMENT, "no event");
+    if (!ev->sub->opts.manual_ack)
+        return svc_fail(SVC_FAILED_PRECONDITION,
+                        "events of a subscription without manual_ack settle themselves");
+    return settle(ev, how, delay_ms);
+}
+
+svc_code svc_event_ack(svc_event *ev)
+{
+    return settle_manual(ev, SVC_SETTLE_ACK, 0);
+}
+
+svc_code svc_event_nack(svc_event *ev, int64_t delay_ms)
+{
+    return settle_manual(ev, SVC_SETTLE_NACK, delay_ms < 0 ? 0 : delay_ms);
+}
+
+svc_code svc_event_term(svc_event *ev)
+{
+    return settle_manual(ev, SVC_SETTLE_TERM, 0);
+}
+
+const char *svc_event_topic(const svc_event *ev)
+{
+    return ev->topic;
+}
+
+const svc_msg *svc_event_msg(const svc_event *ev)
+{
+    return ev->msg;
+}
+
+uint32_t svc_event_delivery_count(const svc_event *ev)
+{
+    return ev->delivery_count;
+}
+
+bool svc_event_redelivered(const svc_event *ev)
+{
+    return ev->delivery_count > 1;
+}
+
+static void run_event(void *arg)
+{
+    svc_event *ev = arg;
+    svc_sub *sub = ev->sub;
+    if (atomic_load(&sub->closed)) {
+        settle(ev, SVC_SETTLE_NACK, 0); /* let another consumer have it */
+        return;
+    }
+    sub->fn(ev, sub->ud);
+    if (!sub->opts.manual_ack)
+        settle(ev, SVC_SETTLE_ACK, 0);
+}
+
+static void report_drop(svc_sub *sub)
+{
+    uint64_t total = atomic_fetch_add(&sub->dropped, 1) + 1;
+    svc_counter_add(sub->dropped_metric, 1);
+    if (sub->opts.on_dropped)
+        sub->opts.on_dropped(sub, total, sub->ud);
+    else if ((total & (total - 1)) == 0) /* 1, 2, 4, 8...: loud but bounded */
+        svc_log_warn(sub->client->ctx, sub->chan->ops->name,
+                     "slow consumer on '%s': %llu events dropped", sub->pattern,
+                     (unsigned long long)total);
+}
+
+svc_code svc_sub_deliver(svc_sub *sub, const char *topic, svc_msg *msg,
+                         uint32_t delivery_count, void *tdata)
+{
+    if (atomic_load(&sub->closed)) {
+        svc_msg_free(msg);
+        return SVC_CANCELLED;
+    }
+    if (sub->strand && svc_strand_pending(sub->strand) >= sub->opts.max_pending) {
+        svc_msg_free(msg);
+        report_drop(sub);
+        return SVC_RESOURCE_EXHAUSTED;
+    }
+    svc_event *ev = calloc(1, sizeof *ev);
+    if (!ev || !(ev->topic = strdup(topic))) {
+        free(ev);
+        svc_msg_free(msg);
+        report_drop(sub);
+        return SVC_RESOURCE_EXHAUSTED;
+    }
+    ev->sub = sub;
+    ev->msg = msg;
+    ev->delivery_count = delivery_count ? delivery_count : 1;
+    ev->tdata = tdata;
+    atomic_fetch_add(&sub->refs, 1);
+    svc_counter_add(sub->received_metric, 1);
+    if (!sub->strand || svc_strand_post(sub->strand, run_event, ev) != SVC_OK)
+        run_event(ev);
+    return SVC_OK;
+}
+
+svc_code svc_subscribe(svc_client *c, const char *pattern, const svc_sub_opts *o,
+                       svc_event_fn fn, void *ud, svc_sub **out)
+{
+    if (!c || !pattern || !fn || !out)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_subscribe: missing argument");
+    if (!c->ops->subscribe)
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport cannot subscribe to events",
+                        c->ops->name);
+    svc_sub *sub = calloc(1, sizeof *sub);
+    if (!sub)
+        return svc_fail_oom();
+    if (o)
+        sub->opts = *o;
+    if (!sub->opts.max_pending)
+        sub->opts.max_pending = DEFAULT_MAX_PENDING;
+    sub->client = c;
+    sub->chan = c->chan;
+    sub->fn = fn;
+    sub->ud = ud;
+    atomic_init(&sub->refs, 1);
+    sub->pattern = strdup(pattern);
+    sub->group = sub->opts.queue_group ? strdup(sub->opts.queue_group) : NULL;
+    sub->opts.queue_group = sub->group;
+    svc_code rc = SVC_OK;
+    if (!sub->pattern || (o && o->queue_group && !sub->group))
+        rc = svc_fail_oom();
+    if (rc == SVC_OK && sub->opts.dispatch != SVC_DISPATCH_INLINE)
+        rc = svc_strand_new(c->ctx->exec, sub->opts.concurrency, &sub->strand);
+    if (rc == SVC_OK) {
+        sub->dropped_metric = svc_metrics_counter(
+            c->ctx->metrics, "svc_events_dropped_total",
+            "Events dropped because the subscriber fell behind.", false, "transport",
+            c->ops->name, "pattern", pattern, NULL);
+        sub->received_metric = svc_metrics_counter(
+            c->ctx->metrics, "svc_events_received_total", "Events handed to subscribers.",
+            false, "transport", c->ops->name, "pattern", pattern, NULL);
+        pthread_mutex_lock(&c->mu);
+        c->live++;
+        pthread_mutex_unlock(&c->mu);
+        rc = c->ops->subscribe(c->chan, sub);
+        if (rc) {
+            svc_strand_free(sub->strand);
+            sub_unref(sub); /* also gives back the client's count */
+            return rc;
+        }
+        *out = sub;
+        return SVC_OK;
+    }
+    svc_strand_free(sub->strand);
+    free(sub->pattern);
+    free(sub->group);
+    free(sub);
+    return rc;
+}
+
+void svc_sub_free(svc_sub *sub)
+{
+    if (!sub)
+        return;
+    atomic_store(&sub->closed, true);
+    sub->chan->ops->unsubscribe(sub->chan, sub);
+    svc_strand_free(sub->strand); /* queued events run, see closed, go back */
+    sub_unref(sub);
+}
+
+uint64_t svc_sub_dropped(const svc_sub *sub)
+{
+    return atomic_load(&sub->dropped);
+}

@@ -1,0 +1,187 @@
+/*
+ * inproc request/reply. A client call becomes a server call of the server
+ * listening under the name; the reply message moves to the caller as is.
+ * Deadlines, cancellation and status behave as on the network transports
+ * because core enforces them on both sides.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/call.h"
+#include "core/ccall.h"
+#include "core/error.h"
+#include "core/msg.h"
+#include "core/strmap.h"
+#include "inproc.h"
+
+typedef struct inproc_listener {
+    svc_listener base;
+    char *name;
+    unsigned pins; /* call_start()s dispatching into the server right now */
+} inproc_listener;
+
+typedef struct inproc_call {
+    svc_call base;
+    svc_ccall *cc; /* the caller, until answered or cancelled (under link_lock) */
+} inproc_call;
+
+/* One table for the process, like NNG's inproc: names are global. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t unpinned = PTHREAD_COND_INITIALIZER;
+static svc_strmap listeners;
+
+/* Guards the link between a client call and its server call, which either
+ * side may cut first (reply vs. deadline/cancel). */
+static pthread_mutex_t link_lock = PTHREAD_MUTEX_INITIALIZER;
+
+svc_code svc_inproc_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
+                           svc_listener **out)
+{
+    (void)s;
+    (void)o;
+    inproc_listener *l = calloc(1, sizeof *l);
+    if (!l || !(l->name = svc_inproc_name(url))) {
+        free(l);
+        return svc_fail_oom();
+    }
+    size_t n = strlen(l->name) + sizeof "inproc://";
+    if (!(l->base.url = malloc(n))) {
+        free(l->name);
+        free(l);
+        return svc_fail_oom();
+    }
+    snprintf(l->base.url, n, "inproc://%s", l->name);
+    pthread_mutex_lock(&registry_lock);
+    svc_code rc = svc_strmap_put(&listeners, l->name, l);
+    pthread_mutex_unlock(&registry_lock);
+    if (rc) {
+        rc = svc_fail(SVC_ALREADY_EXISTS, "inproc name '%s' is already in use", l->name);
+        free(l->base.url);
+        free(l->name);
+        free(l);
+        return rc;
+    }
+    *out = &l->base;
+    return SVC_OK;
+}
+
+void svc_inproc_listener_free(svc_listener *base)
+{
+    inproc_listener *l = (inproc_listener *)base;
+    pthread_mutex_lock(&registry_lock);
+    svc_strmap_remove(&listeners, l->name);
+    if (listeners.count == 0)
+        svc_strmap_clear(&listeners);
+    while (l->pins > 0)
+        pthread_cond_wait(&unpinned, &registry_lock);
+    pthread_mutex_unlock(&registry_lock);
+    free(l->name);
+    free(l); /* core frees base.url */
+}
+
+static void unpin(inproc_listener *l)
+{
+    pthread_mutex_lock(&registry_lock);
+    if (--l->pins == 0)
+        pthread_cond_broadcast(&unpinned);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void svc_inproc_call_start(svc_channel *base, svc_ccall *cc)
+{
+    inproc_channel *ch = (inproc_channel *)base;
+    pthread_mutex_lock(&registry_lock);
+    inproc_listener *l = svc_strmap_get(&listeners, ch->name, strlen(ch->name));
+    if (l)
+        l->pins++;
+    pthread_mutex_unlock(&registry_lock);
+    if (!l) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "no inproc server named '%.250s'", ch->name);
+        svc_ccall_fail(cc, SVC_UNAVAILABLE, msg);
+        svc_ccall_release(cc);
+        return;
+    }
+
+    inproc_call *ic = calloc(1, sizeof *ic);
+    svc_msg *req = NULL;
+    if (!ic || svc_msg_clone(cc->req, &req) != SVC_OK) {
+        free(ic);
+        unpin(l);
+        svc_ccall_fail(cc, SVC_RESOURCE_EXHAUSTED, "out of memory");
+        svc_ccall_release(cc);
+        return;
+    }
+    svc_call_args args = {
+        .method = cc->method,
+        .method_len = strlen(cc->method),
+        .req = req,
+        .deadline = cc->deadline,
+        .peer = "inproc",
+    };
+    if (svc_call_init(&ic->base, &svc_inproc_transport, l->base.server, &args) != SVC_OK) {
+        svc_call_unref(&ic->base); /* frees what init made */
+        unpin(l);
+        svc_ccall_fail(cc, SVC_RESOURCE_EXHAUSTED, "out of memory");
+        svc_ccall_release(cc);
+        return;
+    }
+    pthread_mutex_lock(&link_lock);
+    ic->cc = cc;
+    cc->tdata = ic;
+    pthread_mutex_unlock(&link_lock);
+    svc_call_dispatch(&ic->base);
+    unpin(l);
+}
+
+/* Cuts the link; returns the side we were linked to, or NULL if the other
+ * side cut it first (and so owns the cleanup). */
+static svc_ccall *unlink_from_call(inproc_call *ic)
+{
+    pthread_mutex_lock(&link_lock);
+    svc_ccall *cc = ic->cc;
+    ic->cc = NULL;
+    if (cc)
+        cc->tdata = NULL;
+    pthread_mutex_unlock(&link_lock);
+    return cc;
+}
+
+void svc_inproc_call_reply(svc_call *c, svc_msg *resp)
+{
+    inproc_call *ic = (inproc_call *)c;
+    svc_ccall *cc = unlink_from_call(ic);
+    if (!cc) {
+        svc_msg_free(resp);
+        return;
+    }
+    if (resp)
+        svc_ccall_complete(cc, resp);
+    else
+        svc_ccall_fail(cc, SVC_RESOURCE_EXHAUSTED, "out of memory");
+    svc_ccall_release(cc);
+    svc_call_unref(c); /* the transport's reference */
+}
+
+void svc_inproc_call_cancel(svc_channel *ch, svc_ccall *cc)
+{
+    (void)ch;
+    pthread_mutex_lock(&link_lock);
+    inproc_call *ic = cc->tdata;
+    cc->tdata = NULL;
+    if (ic)
+        ic->cc = NULL;
+    pthread_mutex_unlock(&link_lock);
+    if (!ic)
+        return;
+    svc_call_abandon(&ic->base); /* the handler sees svc_call_cancelled() */
+    svc_ccall_release(cc);
+    svc_call_unref(&ic->base);
+}
+
+void svc_inproc_call_free(svc_call *c)
+{
+    free(c);
+}

@@ -1,0 +1,89 @@
+/*
+ * The transport interface. A backend (inproc, rest, grpc, amqp, nats) fills
+ * one svc_transport_ops and is listed in registry.c; core reaches it only
+ * through these pointers and it reaches core only through the functions
+ * declared here and in core/call.h, core/ccall.h and core/pubsub.h. A NULL
+ * pointer means "this transport cannot do that": core answers
+ * SVC_UNIMPLEMENTED naming the transport and the feature.
+ *
+ * Threads: every op may be called from any thread unless it says otherwise;
+ * a transport moves work onto its own threads as it needs.
+ */
+#ifndef SVC_TRANSPORT_H
+#define SVC_TRANSPORT_H
+
+#include <svccomm/client.h>
+#include <svccomm/pubsub.h>
+#include <svccomm/server.h>
+
+#include "core/url.h"
+
+typedef struct svc_transport_ops svc_transport_ops;
+typedef struct svc_ccall svc_ccall;
+
+/* One URL a server listens on. Transports embed it as their first member. */
+typedef struct svc_listener {
+    const svc_transport_ops *ops;
+    svc_server *server;
+    char *url; /* the bound address (real port); set by the transport, freed by core */
+} svc_listener;
+
+/* A client's way to one target. Transports embed it as their first member. */
+typedef struct svc_channel {
+    const svc_transport_ops *ops;
+    svc_ctx *ctx;
+} svc_channel;
+
+typedef enum svc_settle { SVC_SETTLE_ACK, SVC_SETTLE_NACK, SVC_SETTLE_TERM } svc_settle;
+
+struct svc_transport_ops {
+    const char *name;           /* "rest": metrics label and messages */
+    const char *const *schemes; /* URL schemes served, NULL-terminated */
+
+    /* ---- server side ---- */
+    svc_code (*listen)(svc_server *s, const svc_url *url, const svc_listen_opts *o,
+                       svc_listener **out);
+    /* Stop taking new connections; calls on open ones still arrive (core
+     * answers them UNAVAILABLE once the server is closing). Optional. */
+    void (*listener_quiesce)(svc_listener *l);
+    /* Stop and free. Core has answered every call of the server first. */
+    void (*listener_free)(svc_listener *l);
+    /* Send the answer of a server call; the status is in `resp`, which this
+     * takes. Called exactly once per call, from any thread. resp is NULL
+     * only when memory ran out: answer RESOURCE_EXHAUSTED as you can. */
+    void (*call_reply)(svc_call *c, svc_msg *resp);
+    /* Free the transport's call (it embeds svc_call) once unreferenced. */
+    void (*call_free)(svc_call *c);
+
+    /* ---- client side ---- */
+    svc_code (*channel_new)(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
+                            svc_channel **out);
+    /* Every call of the channel has been released before this. */
+    void (*channel_free)(svc_channel *ch);
+    /* Start a unary call. The transport owns one reference to `cc` and must
+     * end with svc_ccall_complete() (at most once is enough: core ignores
+     * late answers) and svc_ccall_release(). */
+    void (*call_start)(svc_channel *ch, svc_ccall *cc);
+    /* Core already answered the call (deadline, cancellation): stop work on
+     * it as soon as convenient, then release it if not done yet. */
+    void (*call_cancel)(svc_channel *ch, svc_ccall *cc);
+
+    /* ---- events ---- */
+    svc_code (*publish)(svc_channel *ch, const char *topic, const svc_msg *m,
+                        const svc_pub_opts *o);
+    /* Start delivering events to `sub` with svc_sub_deliver(). */
+    svc_code (*subscribe)(svc_channel *ch, svc_sub *sub);
+    /* No svc_sub_deliver() for `sub` may start after this returns. */
+    void (*unsubscribe)(svc_channel *ch, svc_sub *sub);
+    /* Settle a manual-ack event (optional for transports without acks). */
+    svc_code (*event_settle)(svc_event *ev, svc_settle how, int64_t delay_ms);
+};
+
+/* The transport serving `scheme`, or NULL. */
+const svc_transport_ops *svc_transport_find(const char *scheme);
+
+/* A small dense number per registered transport (per-transport caches). */
+#define SVC_MAX_TRANSPORTS 8
+unsigned svc_transport_index(const svc_transport_ops *ops);
+
+#endif
