@@ -62,7 +62,7 @@ asan)
     deps
     build asan
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        ctest --preset asan
+        ctest --preset asan -LE install
     ;;
 tsan)
     deps

@@ -34,7 +34,14 @@ stop)
     pid=$(cat "$pidfile")
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "$name stopped"; exit 0; }
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$pidfile"
+            # A server under a sanitizer reports at exit; nobody else sees it.
+            if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$log"; then
+                echo "$name reported sanitizer errors:"; cat "$log"; exit 1
+            fi
+            echo "$name stopped"; exit 0
+        fi
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true

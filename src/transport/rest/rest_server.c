@@ -11,6 +11,7 @@
  * connection after a response queued on the first.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -409,7 +410,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- listeners ---- */
 
-static svc_code resolve_bind(const svc_url *url, int port, struct sockaddr_storage *ss)
+/* Binds and listens ourselves, so the real port (for port 0) is known
+ * before libmicrohttpd's threads start; MHD takes the socket over. */
+static svc_code open_listen_socket(const svc_url *url, int port, int *fd_out, unsigned *bound,
+                                   bool *v6)
 {
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai = NULL;
@@ -417,9 +421,24 @@ static svc_code resolve_bind(const svc_url *url, int port, struct sockaddr_stora
     snprintf(service, sizeof service, "%d", port);
     if (getaddrinfo(url->host, service, &hints, &ai) != 0 || !ai)
         return svc_fail(SVC_INVALID_ARGUMENT, "cannot resolve listen host '%s'", url->host);
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+              bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0;
+    *v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
-    return SVC_OK;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (ok && getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+        *fd_out = fd;
+        return SVC_OK;
+    }
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    return svc_fail(SVC_UNAVAILABLE, "cannot listen on %s:%d: %s", url->host, port, strerror(err));
 }
 
 static svc_code load_tls(rest_listener *l, const svc_tls_opts *tls)
@@ -451,23 +470,19 @@ static void listener_destroy(rest_listener *l)
     free(l);
 }
 
-static svc_code start_daemon(rest_listener *l, const svc_url *url, const svc_listen_opts *o,
+static svc_code start_daemon(rest_listener *l, int fd, bool v6, const svc_listen_opts *o,
                              bool tls)
 {
-    struct sockaddr_storage ss;
-    svc_code rc = resolve_bind(url, svc_url_port_or(url, tls ? 443 : 80), &ss);
-    if (rc)
-        return rc;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_TURBO;
-    if (ss.ss_family == AF_INET6)
+    if (v6)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[16];
     size_t n = 0;
 #define OPT(o_, v_, p_) opts[n++] = (struct MHD_OptionItem){(o_), (intptr_t)(v_), (void *)(p_)}
-    OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+    OPT(MHD_OPTION_LISTEN_SOCKET, fd, NULL);
     OPT(MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 2, NULL);
     OPT(MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s ? o->idle_timeout_s : 60, NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, l);
@@ -484,9 +499,10 @@ static svc_code start_daemon(rest_listener *l, const svc_url *url, const svc_lis
 #undef OPT
     l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,
                                  MHD_OPTION_END);
-    if (!l->daemon)
-        return svc_fail(SVC_UNAVAILABLE, "cannot listen on %s:%d (address in use, or bad TLS files?)",
-                        url->host, svc_url_port_or(url, tls ? 443 : 80));
+    if (!l->daemon) {
+        close(fd);
+        return svc_fail(SVC_UNAVAILABLE, "libmicrohttpd would not start (bad TLS files?)");
+    }
     return SVC_OK;
 }
 
@@ -510,29 +526,33 @@ svc_code svc_rest_listen(svc_server *s, const svc_url *url, const svc_listen_opt
     svc_code rc = l->prefix ? SVC_OK : svc_fail_oom();
     if (rc == SVC_OK && tls)
         rc = load_tls(l, &o->tls);
+    int fd = -1;
+    unsigned port = 0;
+    bool v6 = false;
     if (rc == SVC_OK)
-        rc = start_daemon(l, url, o, tls);
+        rc = open_listen_socket(url, svc_url_port_or(url, tls ? 443 : 80), &fd, &port, &v6);
+    char bound[512];
+    if (rc == SVC_OK) {
+        snprintf(bound, sizeof bound, "%s://%s%s%s:%u%s", url->scheme, v6 ? "[" : "", url->host,
+                 v6 ? "]" : "", port, l->prefix);
+        l->connections = svc_metrics_counter(l->ctx->metrics, "svc_rest_connections_total",
+                                             "Connections accepted by the REST server.", false,
+                                             "listener", bound, NULL);
+        if (!(l->base.url = strdup(bound))) {
+            close(fd);
+            rc = svc_fail_oom();
+        }
+    }
+    if (rc == SVC_OK)
+        rc = start_daemon(l, fd, v6, o, tls);
     if (rc) {
+        free(l->base.url);
         listener_destroy(l);
         return rc;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned port = di ? di->port : (unsigned)url->port;
-    bool v6 = strchr(url->host, ':') != NULL;
-    char bound[512];
-    snprintf(bound, sizeof bound, "%s://%s%s%s:%u%s", url->scheme, v6 ? "[" : "", url->host,
-             v6 ? "]" : "", port, l->prefix);
-    l->connections = svc_metrics_counter(l->ctx->metrics, "svc_rest_connections_total",
-                                         "Connections accepted by the REST server.", false,
-                                         "listener", bound, NULL);
-    if (!(l->base.url = strdup(bound))) {
-        listener_destroy(l);
-        return svc_fail_oom();
     }
     *out = &l->base;
     return SVC_OK;
 }
-
 void svc_rest_listener_quiesce(svc_listener *base)
 {
     rest_listener *l = (rest_listener *)base;
