@@ -196,11 +196,10 @@ svc_code svc_subscribe(svc_client *c, const char *pattern, const svc_sub_opts *o
     if (rc == SVC_OK) {
         sub->dropped_metric = svc_metrics_counter(
             c->ctx->metrics, "svc_events_dropped_total",
-            "Events dropped because the subscriber fell behind.", false, "transport",
+            "Events dropped because the subscriber fell behind.", SVC_METRIC_COUNTER, "transport",
             c->ops->name, "pattern", pattern, NULL);
         sub->received_metric = svc_metrics_counter(
-            c->ctx->metrics, "svc_events_received_total", "Events handed to subscribers.",
-            false, "transport", c->ops->name, "pattern", pattern, NULL);
+            c->ctx->metrics, "svc_events_received_total", "Events handed to subscribers.", SVC_METRIC_COUNTER, "transport", c->ops->name, "pattern", pattern, NULL);
         pthread_mutex_lock(&c->mu);
         c->live++;
         pthread_mutex_unlock(&c->mu);

@@ -148,12 +148,12 @@ uint64_t svc_call_stats_count(const svc_call_stats *s, svc_code code)
 }
 
 svc_counter *svc_metrics_counter(svc_metrics *m, const char *name, const char *help,
-                                 bool gauge, ...)
+                                 svc_metric_type type, ...)
 {
     svc_strbuf b;
     svc_strbuf_init(&b);
     va_list ap;
-    va_start(ap, gauge);
+    va_start(ap, type);
     for (const char *k; (k = va_arg(ap, const char *)) != NULL;)
         put_label(&b, k, va_arg(ap, const char *));
     va_end(ap);
@@ -170,7 +170,7 @@ svc_counter *svc_metrics_counter(svc_metrics *m, const char *name, const char *h
         c->name = strdup(name);
         c->help = strdup(help);
         c->labels = labels;
-        c->gauge = gauge;
+        c->gauge = type == SVC_METRIC_GAUGE;
         labels = NULL;
         if (!c->name || !c->help) {
             free(c->name);

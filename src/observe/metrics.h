@@ -30,11 +30,13 @@ void svc_call_stats_record(svc_call_stats *s, svc_code code, int64_t latency_ns)
 /* Completed calls with `code` so far (tests, the demo). */
 uint64_t svc_call_stats_count(const svc_call_stats *s, svc_code code);
 
+typedef enum svc_metric_type { SVC_METRIC_COUNTER, SVC_METRIC_GAUGE } svc_metric_type;
+
 /* A counter (or gauge) `name` with `labels`, given as pairs of name and
  * value terminated by NULL: svc_metrics_counter(m, "x_total", "help",
- * false, "sub", "orders", NULL). Values are escaped here. */
+ * SVC_METRIC_COUNTER, "sub", "orders", NULL). Values are escaped here. */
 svc_counter *svc_metrics_counter(svc_metrics *m, const char *name, const char *help,
-                                 bool gauge, ...) __attribute__((sentinel));
+                                 svc_metric_type type, ...) __attribute__((sentinel));
 void svc_counter_add(svc_counter *c, int64_t delta);
 int64_t svc_counter_value(const svc_counter *c);
 

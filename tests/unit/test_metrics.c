@@ -18,11 +18,11 @@ static void call_stats(void **state)
     assert_int_equal(svc_call_stats_count(s, SVC_OK), 2);
     assert_int_equal(svc_call_stats_count(s, SVC_NOT_FOUND), 1);
 
-    svc_counter *c = svc_metrics_counter(m, "x_total", "Some help.", false, "sub", "o\"k", NULL);
+    svc_counter *c = svc_metrics_counter(m, "x_total", "Some help.", SVC_METRIC_COUNTER, "sub", "o\"k", NULL);
     svc_counter_add(c, 5);
     assert_int_equal(svc_counter_value(c), 5);
-    assert_ptr_equal(c, svc_metrics_counter(m, "x_total", "Some help.", false, "sub", "o\"k", NULL));
-    svc_counter_add(svc_metrics_counter(m, "x_total", "Some help.", false, "sub", "z", NULL), 1);
+    assert_ptr_equal(c, svc_metrics_counter(m, "x_total", "Some help.", SVC_METRIC_COUNTER, "sub", "o\"k", NULL));
+    svc_counter_add(svc_metrics_counter(m, "x_total", "Some help.", SVC_METRIC_COUNTER, "sub", "z", NULL), 1);
 
     size_t len;
     char *text = svc_metrics_render(m, &len);

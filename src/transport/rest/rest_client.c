@@ -518,7 +518,7 @@ svc_code svc_rest_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client
     curl_multi_setopt(ch->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(ch->multi, CURLMOPT_TIMERDATA, ch);
     ch->connections = svc_metrics_counter(ctx->metrics, "svc_rest_client_connections_total",
-                                          "Connections opened by REST clients.", false,
+                                          "Connections opened by REST clients.", SVC_METRIC_COUNTER,
                                           "target", ch->base_url, NULL);
     *out = &ch->base;
     return SVC_OK;

@@ -399,7 +399,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         svc_counter_add(l->connections, 1);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     rest_listener *l = cls;
     char line[512];
@@ -536,7 +536,7 @@ svc_code svc_rest_listen(svc_server *s, const svc_url *url, const svc_listen_opt
         snprintf(bound, sizeof bound, "%s://%s%s%s:%u%s", url->scheme, v6 ? "[" : "", url->host,
                  v6 ? "]" : "", port, l->prefix);
         l->connections = svc_metrics_counter(l->ctx->metrics, "svc_rest_connections_total",
-                                             "Connections accepted by the REST server.", false,
+                                             "Connections accepted by the REST server.", SVC_METRIC_COUNTER,
                                              "listener", bound, NULL);
         if (!(l->base.url = strdup(bound))) {
             close(fd);
