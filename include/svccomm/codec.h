@@ -16,6 +16,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "client.h"
 #include "common.h"
 
 #ifdef __cplusplus

@@ -358,7 +358,6 @@ static const char *expected_text(ProtobufCType t)
     case PROTOBUF_C_TYPE_ENUM: return "an enum name or number";
     case PROTOBUF_C_TYPE_STRING: return "a string";
     case PROTOBUF_C_TYPE_BYTES: return "a base64 string";
-    case PROTOBUF_C_TYPE_MESSAGE: return "an object";
     default: return "an integer";
     }
 }
@@ -587,8 +586,7 @@ static svc_code convert(const dec *r, const ProtobufCFieldDescriptor *f, token *
     case PROTOBUF_C_TYPE_BOOL: return to_bool(r, t, dst, path);
     case PROTOBUF_C_TYPE_ENUM: return to_enum(r, t, f->descriptor, dst, path, ignored);
     case PROTOBUF_C_TYPE_STRING: return to_string(r, t, dst, path);
-    case PROTOBUF_C_TYPE_BYTES: return to_bytes(r, t, dst, path);
-    default: return wrong_type(r, path, f->type);
+    default: return to_bytes(r, t, dst, path); /* messages are parsed, not converted */
     }
 }
 
@@ -629,25 +627,16 @@ static void mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
         *(protobuf_c_boolean *)svc_pbjson_at(m, f->quantifier_offset) = 1;
 }
 
-static const char *oneof_member_name(const ProtobufCMessageDescriptor *d,
-                                     const ProtobufCFieldDescriptor *f, uint32_t id)
-{
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        if (d->fields[i].id == id && d->fields[i].quantifier_offset == f->quantifier_offset)
-            return d->fields[i].name;
-    }
-    return "another member";
-}
-
 static svc_code parse_singular(dec *r, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
                                const svc_pbjson_path *path, int depth, bool *ignored)
 {
     uint32_t *oneof_case = NULL;
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
         oneof_case = svc_pbjson_at(m, f->quantifier_offset);
-        if (*oneof_case)
-            return dec_fail(r, path, "its oneof already has '%s' set",
-                            oneof_member_name(m->descriptor, f, *oneof_case));
+        const ProtobufCFieldDescriptor *set =
+            protobuf_c_message_descriptor_get_field(m->descriptor, *oneof_case);
+        if (set)
+            return dec_fail(r, path, "its oneof already has '%s' set", set->name);
         /* Selected before parsing so that free_unpacked sees (and frees) a
          * sub-message this allocates, should parsing it fail. */
         *oneof_case = f->id;

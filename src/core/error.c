@@ -44,7 +44,7 @@ svc_code svc_code_parse(const char *text, svc_code *out)
     return svc_fail(SVC_INVALID_ARGUMENT, "unknown status code '%s'", text);
 }
 
-static _Thread_local char last_error[256];
+static _Thread_local char last_error[512];
 
 const char *svc_last_error(void)
 {
@@ -58,10 +58,13 @@ void svc_error_clear(void)
 
 svc_code svc_fail(svc_code code, const char *fmt, ...)
 {
+    /* Format aside first: callers may pass svc_last_error() as an argument. */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return code;
 }
 

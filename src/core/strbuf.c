@@ -19,7 +19,13 @@ void svc_strbuf_free(svc_strbuf *b)
 
 void svc_strbuf_reserve(svc_strbuf *b, size_t extra)
 {
-    if (b->oom || b->len + extra + 1 <= b->cap)
+    if (b->oom)
+        return;
+    if (extra > SIZE_MAX - b->len - 1) {
+        b->oom = true;
+        return;
+    }
+    if (b->len + extra + 1 <= b->cap)
         return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra + 1) {
