@@ -28,8 +28,7 @@ svc_code svc_call_init(svc_call *c, const svc_transport_ops *ops, svc_server *s,
     if (!c->req && svc_msg_new(&c->req) != SVC_OK)
         return svc_fail_oom();
     c->method = strndup(a->method, a->method_len);
-    c->peer = strdup(a->peer ? a->peer : "");
-    if (!c->method || !c->peer)
+    if (!c->method || (a->peer && !(c->peer = strdup(a->peer))))
         return svc_fail_oom();
     return SVC_OK;
 }
@@ -274,7 +273,9 @@ const char *svc_call_transport(const svc_call *c)
 
 const char *svc_call_peer(const svc_call *c)
 {
-    return c->peer;
+    if (c->peer)
+        return c->peer;
+    return c->ops->call_peer ? c->ops->call_peer(c) : "";
 }
 
 const char *svc_call_traceparent(const svc_call *c)

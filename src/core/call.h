@@ -38,7 +38,7 @@ struct svc_call {
     svc_params params;         /* path parameters */
     svc_params query;
     svc_md reply_md;
-    char *peer;
+    char *peer;                /* NULL: ask ops->call_peer when wanted */
     svc_time deadline;
     svc_time start;
     svc_timer *deadline_timer;
@@ -52,7 +52,8 @@ typedef struct svc_call_args {
     size_t method_len;
     svc_msg *req;         /* taken; NULL = empty */
     svc_time deadline;    /* 0 = none */
-    const char *peer;     /* copied; NULL = "" */
+    const char *peer;     /* copied; NULL = the transport formats it on
+                           * demand with ops->call_peer (hot paths) */
 } svc_call_args;
 
 /* Fills `c` (zeroed by the caller). Takes a->req even on failure; on failure

@@ -3,6 +3,7 @@
 #define SVC_CORE_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "ccall.h"
 #include "strmap.h"
@@ -18,6 +19,7 @@ struct svc_client {
     svc_ccall *inflight;
     size_t live; /* calls not yet freed, and subscriptions not yet freed */
     bool closing;
+    atomic_int_fast64_t latency_ewma_ns; /* recent call latency (spin or sleep) */
     pthread_rwlock_t stats_lock;
     svc_strmap stats; /* method → svc_call_stats */
 };

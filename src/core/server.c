@@ -1,5 +1,7 @@
 /* Servers: handler and route tables, listeners, and shutdown. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,8 @@
 #include "error.h"
 #include "msg.h"
 #include "strmap.h"
+
+#define INFLIGHT_SHARDS 16
 
 typedef struct handler {
     char *name; /* "pkg.Service/Method" or "VERB /pattern" */
@@ -28,14 +32,19 @@ struct svc_server {
     svc_router *router;
     handler *handlers;
 
-    pthread_mutex_t mu; /* listeners, in-flight calls, closing */
+    pthread_mutex_t mu; /* listeners, closed; idle_cv waits on it */
     pthread_cond_t idle_cv;
     svc_listener **listeners;
     size_t n_listeners;
-    svc_call *inflight;
-    size_t n_inflight;
-    bool closing;
     bool closed;
+    /* Calls in flight, for shutdown. Sharded by call address so that
+     * transport threads answering different calls rarely share a lock. */
+    struct {
+        pthread_mutex_t mu;
+        svc_call *head;
+    } shards[INFLIGHT_SHARDS];
+    atomic_size_t n_inflight;
+    atomic_bool closing;
 };
 
 svc_ctx *svc_server_ctx(const svc_server *s)
@@ -57,6 +66,8 @@ svc_code svc_server_new(svc_ctx *ctx, svc_server **out)
     pthread_rwlock_init(&s->table_lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
+    for (int i = 0; i < INFLIGHT_SHARDS; i++)
+        pthread_mutex_init(&s->shards[i].mu, NULL);
     *out = s;
     return SVC_OK;
 }
@@ -245,37 +256,51 @@ svc_route_result svc_server_resolve(svc_server *s, svc_call *c)
 
 /* ---- in-flight calls ---- */
 
+static unsigned shard_of(const svc_call *c)
+{
+    return (unsigned)(((uintptr_t)c >> 6) % INFLIGHT_SHARDS);
+}
+
 svc_code svc_server_track(svc_server *s, svc_call *c)
 {
-    pthread_mutex_lock(&s->mu);
-    bool closing = s->closing;
+    unsigned i = shard_of(c);
+    pthread_mutex_lock(&s->shards[i].mu);
+    /* Checked under the shard lock: fail_inflight() takes every shard lock
+     * after setting closing, so no call slips in behind it. */
+    bool closing = atomic_load(&s->closing);
     if (!closing) {
         c->prev = NULL;
-        c->next = s->inflight;
-        if (s->inflight)
-            s->inflight->prev = c;
-        s->inflight = c;
-        s->n_inflight++;
+        c->next = s->shards[i].head;
+        if (c->next)
+            c->next->prev = c;
+        s->shards[i].head = c;
+        atomic_fetch_add(&s->n_inflight, 1);
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->shards[i].mu);
     return closing ? SVC_UNAVAILABLE : SVC_OK;
 }
 
 void svc_server_untrack(svc_server *s, svc_call *c)
 {
-    pthread_mutex_lock(&s->mu);
-    if (c->prev || s->inflight == c) {
+    unsigned i = shard_of(c);
+    bool was_tracked = false;
+    pthread_mutex_lock(&s->shards[i].mu);
+    if (c->prev || s->shards[i].head == c) {
         if (c->prev)
             c->prev->next = c->next;
         else
-            s->inflight = c->next;
+            s->shards[i].head = c->next;
         if (c->next)
             c->next->prev = c->prev;
         c->prev = c->next = NULL;
-        if (--s->n_inflight == 0)
-            pthread_cond_broadcast(&s->idle_cv);
+        was_tracked = true;
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->shards[i].mu);
+    if (was_tracked && atomic_fetch_sub(&s->n_inflight, 1) == 1 && atomic_load(&s->closing)) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->idle_cv);
+        pthread_mutex_unlock(&s->mu);
+    }
 }
 
 /* ---- listeners ---- */
@@ -303,7 +328,7 @@ svc_code svc_server_listen_ex(svc_server *s, const char *url, const svc_listen_o
     l->ops = ops;
     l->server = s;
     pthread_mutex_lock(&s->mu);
-    bool closing = s->closing;
+    bool closing = atomic_load(&s->closing);
     svc_listener **v = closing ? NULL
                                : realloc(s->listeners, (s->n_listeners + 1) * sizeof *v);
     if (v) {
@@ -346,18 +371,20 @@ const char *svc_server_listener_url(svc_server *s, size_t i)
 /* ---- shutdown ---- */
 
 /* Fails every call still in flight. Answering unlinks a call, so taking
- * the head each time terminates. */
+ * a shard's head each time terminates. */
 static void fail_inflight(svc_server *s)
 {
-    pthread_mutex_lock(&s->mu);
-    svc_call *c;
-    while ((c = s->inflight) != NULL) {
-        svc_call_ref(c); /* svc_call_fail consumes it */
-        pthread_mutex_unlock(&s->mu);
-        svc_call_fail(c, SVC_UNAVAILABLE, "server is shutting down");
-        pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < INFLIGHT_SHARDS; i++) {
+        pthread_mutex_lock(&s->shards[i].mu);
+        svc_call *c;
+        while ((c = s->shards[i].head) != NULL) {
+            svc_call_ref(c); /* svc_call_fail consumes it */
+            pthread_mutex_unlock(&s->shards[i].mu);
+            svc_call_fail(c, SVC_UNAVAILABLE, "server is shutting down");
+            pthread_mutex_lock(&s->shards[i].mu);
+        }
+        pthread_mutex_unlock(&s->shards[i].mu);
     }
-    pthread_mutex_unlock(&s->mu);
 }
 
 svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
@@ -369,7 +396,7 @@ svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
         pthread_mutex_unlock(&s->mu);
         return SVC_OK;
     }
-    s->closing = true;
+    atomic_store(&s->closing, true);
     pthread_mutex_unlock(&s->mu);
 
     for (size_t i = 0; i < s->n_listeners; i++)
@@ -386,7 +413,7 @@ svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
             until.tv_nsec -= 1000000000;
         }
         pthread_mutex_lock(&s->mu);
-        while (s->n_inflight > 0 &&
+        while (atomic_load(&s->n_inflight) > 0 &&
                pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0)
             ;
         pthread_mutex_unlock(&s->mu);
@@ -422,5 +449,7 @@ void svc_server_free(svc_server *s)
     pthread_rwlock_destroy(&s->table_lock);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->idle_cv);
+    for (int i = 0; i < INFLIGHT_SHARDS; i++)
+        pthread_mutex_destroy(&s->shards[i].mu);
     free(s);
 }

@@ -54,6 +54,10 @@ struct svc_transport_ops {
     void (*call_reply)(svc_call *c, svc_msg *resp);
     /* Free the transport's call (it embeds svc_call) once unreferenced. */
     void (*call_free)(svc_call *c);
+    /* The peer's address of a call made without one (formatting it costs
+     * more than most requests need). Optional; the string lives as long as
+     * the call. */
+    const char *(*call_peer)(const svc_call *c);
 
     /* ---- client side ---- */
     svc_code (*channel_new)(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,

@@ -11,6 +11,7 @@ const svc_transport_ops svc_rest_transport = {
     .listener_free = svc_rest_listener_free,
     .call_reply = svc_rest_call_reply,
     .call_free = svc_rest_call_free,
+    .call_peer = svc_rest_call_peer,
     .channel_new = svc_rest_channel_new,
     .channel_free = svc_rest_channel_free,
     .call_start = svc_rest_call_start,

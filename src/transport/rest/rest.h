@@ -45,6 +45,7 @@ void svc_rest_listener_quiesce(svc_listener *l);
 void svc_rest_listener_free(svc_listener *l);
 void svc_rest_call_reply(svc_call *c, svc_msg *resp);
 void svc_rest_call_free(svc_call *c);
+const char *svc_rest_call_peer(const svc_call *c);
 svc_code svc_rest_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
                               svc_channel **out);
 void svc_rest_channel_free(svc_channel *ch);

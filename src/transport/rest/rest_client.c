@@ -278,12 +278,12 @@ static svc_code set_headers(xfer *x)
     svc_ccall *cc = x->cc;
     const char *ct = svc_msg_content_type(cc->req);
     char line[256];
+    svc_code rc = SVC_OK;
     /* No "Expect: 100-continue" round trip before larger bodies. */
-    svc_code rc = add_header("Expect", "", x);
+    if (svc_msg_len(cc->req) > 1024)
+        rc = add_header("Expect", "", x);
     if (rc == SVC_OK && ct)
         rc = add_header("Content-Type", ct, x);
-    if (rc == SVC_OK)
-        rc = add_header("Accept", ct && strstr(ct, "proto") ? ct : SVC_CT_JSON, x);
     if (rc == SVC_OK && cc->deadline) {
         svc_timeout_format(cc->deadline - svc_now(), line);
         rc = add_header("grpc-timeout", line, x);
@@ -467,7 +467,10 @@ static svc_code channel_setup(rest_channel *ch, const svc_url *url, const svc_cl
         if (!(ch->connect_to = curl_slist_append(NULL, buf)))
             return svc_fail_oom();
     }
-    snprintf(buf, sizeof buf, "svccomm/%s %s", SVC_VERSION_STRING, curl_version());
+    /* Short on purpose: curl formats the header for every request, and its
+     * printf costs about as much per byte as the rest of a small call. */
+    snprintf(buf, sizeof buf, "svccomm/%s libcurl/%s", SVC_VERSION_STRING,
+             curl_version_info(CURLVERSION_NOW)->version);
     svc_code rc = copy_opt(o->user_agent ? o->user_agent : buf, &ch->user_agent);
     if (rc == SVC_OK && tls)
         rc = copy_opt(o->tls.ca_file, &ch->ca_file);

@@ -64,6 +64,8 @@ typedef struct rest_req {
     svc_strbuf body;
     bool too_large;
     unsigned http_override; /* a status chosen before dispatch (413, 415) */
+    struct sockaddr_storage peer_addr;
+    char peer[INET6_ADDRSTRLEN + 10]; /* formatted on first svc_call_peer() */
 } rest_req;
 
 /* ---- responses ---- */
@@ -207,24 +209,33 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
-static void peer_address(struct MHD_Connection *conn, char *out, size_t n)
+const char *svc_rest_call_peer(const svc_call *c)
+{
+    rest_req *r = (rest_req *)(uintptr_t)c;
+    if (r->peer[0])
+        return r->peer;
+    char host[INET6_ADDRSTRLEN] = "";
+    if (r->peer_addr.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)&r->peer_addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(r->peer, sizeof r->peer, "%s:%u", host, ntohs(in->sin_port));
+    } else if (r->peer_addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)&r->peer_addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(r->peer, sizeof r->peer, "[%s]:%u", host, ntohs(in6->sin6_port));
+    }
+    return r->peer;
+}
+
+static void keep_peer_address(rest_req *r, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    out[0] = '\0';
     if (!ci || !ci->client_addr)
         return;
-    char host[INET6_ADDRSTRLEN] = "";
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const void *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        snprintf(out, n, "%s:%u", host, ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(out, n, "[%s]:%u", host, ntohs(in6->sin6_port));
-    }
+    size_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                        : sizeof(struct sockaddr_in);
+    memcpy(&r->peer_addr, ci->client_addr, len);
 }
 
 static bool client_cert_trusted(struct MHD_Connection *conn)
@@ -265,10 +276,17 @@ static rest_req *req_new(rest_listener *l, struct MHD_Connection *conn, const ch
     bool in_prefix = strncmp(url, l->prefix, prefix_len) == 0 &&
                      (url[prefix_len] == '/' || (url[prefix_len] == '\0' && prefix_len));
     const char *path = in_prefix ? url + prefix_len : url;
+    if (!*path)
+        path = "/";
+    /* "VERB /path": what core resolves against routes and methods. */
+    size_t verb_len = strlen(verb), path_len = strlen(path);
     char method[2048];
-    int n = snprintf(method, sizeof method, "%s %s", verb, *path ? path : "/");
-    char peer[INET6_ADDRSTRLEN + 10];
-    peer_address(conn, peer, sizeof peer);
+    if (verb_len + 1 + path_len >= sizeof method)
+        path_len = sizeof method - verb_len - 2; /* an over-long path cannot match */
+    memcpy(method, verb, verb_len);
+    method[verb_len] = ' ';
+    memcpy(method + verb_len + 1, path, path_len);
+    keep_peer_address(r, conn);
     svc_time deadline = 0;
     const char *timeout = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "grpc-timeout");
     int64_t timeout_ns;
@@ -276,10 +294,9 @@ static rest_req *req_new(rest_listener *l, struct MHD_Connection *conn, const ch
         deadline = svc_now() + timeout_ns;
     svc_call_args args = {
         .method = method,
-        .method_len = n < (int)sizeof method ? (size_t)n : sizeof method - 1,
+        .method_len = verb_len + 1 + path_len,
         .req = m,
         .deadline = deadline,
-        .peer = peer,
     };
     if (!m || svc_call_init(&r->base, &svc_rest_transport, l->server, &args) != SVC_OK) {
         if (r->base.ops)
