@@ -22,7 +22,9 @@ extern "C" {
 typedef struct svc_client_opts {
     svc_tls_opts tls;          /* https:// and other TLS schemes */
     int64_t connect_timeout_ms; /* 0 = 5000 */
-    const char *user_agent;    /* borrowed; NULL = "svccomm/<version>" */
+    const char *user_agent;    /* borrowed; NULL = the transport's default
+                                * (REST: none, which saves curl formatting
+                                * it on every request) */
     size_t max_message_size;   /* largest reply accepted; 0 = the context's */
 } svc_client_opts;
 

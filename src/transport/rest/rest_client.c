@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <svccomm/svccomm.h>
 
 #include "core/ccall.h"
 #include "core/clock.h"
@@ -47,7 +46,6 @@ typedef struct xfer {
     CURL *easy;
     struct curl_slist *headers;
     svc_strbuf body;
-    svc_msg *reply; /* collects the reply's headers as they arrive */
     bool too_large;
 } xfer;
 
@@ -145,34 +143,18 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return x->body.oom ? 0 : len;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
+/* The reply's headers as metadata and content type. curl has parsed them
+ * already (its header API), so no per-line callback is needed. Only the
+ * last response's headers count, after any 100 Continue. */
+static svc_code copy_reply_headers(xfer *x, svc_msg *m)
 {
-    xfer *x = ud;
-    size_t len = size * n;
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        /* A new status line (after a 100 Continue, say): start over. */
-        svc_md_clear(&x->reply->md);
-        return len;
-    }
-    const char *colon = memchr(p, ':', len);
-    if (!colon)
-        return len;
-    size_t name_len = (size_t)(colon - p);
-    const char *v = colon + 1, *end = p + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    if (name_len == 12 && strncasecmp(p, "content-type", 12) == 0) {
-        char *ct = strndup(v, (size_t)(end - v));
-        if (ct) {
-            free(x->reply->content_type);
-            x->reply->content_type = ct;
-        }
-        return len;
-    }
-    svc_rest_header_to_md(&x->reply->md, p, name_len, v, (size_t)(end - v));
-    return len;
+    char *ct = NULL;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct);
+    svc_code rc = ct ? svc_msg_set_content_type(m, ct) : SVC_OK;
+    struct curl_header *h = NULL;
+    while (rc == SVC_OK && (h = curl_easy_nextheader(x->easy, CURLH_HEADER, -1, h)) != NULL)
+        rc = svc_rest_header_to_md(&m->md, h->name, strlen(h->name), h->value, strlen(h->value));
+    return rc;
 }
 
 static svc_code add_header(const char *name, const char *value, void *ud)
@@ -200,9 +182,9 @@ static CURL *easy_new(rest_channel *ch)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ch->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, ch->user_agent);
+    if (ch->user_agent)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, ch->user_agent);
     if (ch->connect_to)
         curl_easy_setopt(e, CURLOPT_CONNECT_TO, ch->connect_to);
     if (ch->ca_file)
@@ -229,7 +211,6 @@ static void xfer_free(xfer *x)
     }
     curl_slist_free_all(x->headers);
     svc_strbuf_free(&x->body);
-    svc_msg_free(x->reply);
     free(x);
 }
 
@@ -252,10 +233,14 @@ static svc_code set_request(xfer *x)
     }
     if (!space && path[0] == '/')
         path++;
+    /* base + ("/" for RPC methods) + path, by copy: this runs per call. */
     char url[4096];
-    int n = snprintf(url, sizeof url, "%s%s%s", x->ch->base_url, space ? "" : "/", path);
-    if (n < 0 || (size_t)n >= sizeof url)
+    size_t base_len = strlen(x->ch->base_url), path_len = strlen(path), slash = !space;
+    if (base_len + slash + path_len >= sizeof url)
         return svc_fail(SVC_INVALID_ARGUMENT, "URL too long");
+    memcpy(url, x->ch->base_url, base_len);
+    url[base_len] = '/';
+    memcpy(url + base_len + slash, path, path_len + 1);
     curl_easy_setopt(e, CURLOPT_URL, url);
     size_t len = svc_msg_len(cc->req);
     bool has_body = len > 0 || strcmp(verb, "POST") == 0 || strcmp(verb, "PUT") == 0 ||
@@ -302,8 +287,8 @@ static svc_code xfer_start(rest_channel *ch, svc_ccall *cc)
         return svc_fail_oom();
     x->ch = ch;
     x->cc = cc;
-    svc_code rc = svc_msg_new(&x->reply);
-    if (rc == SVC_OK && !(x->easy = easy_new(ch)))
+    svc_code rc = SVC_OK;
+    if (!(x->easy = easy_new(ch)))
         rc = svc_fail_oom();
     if (rc == SVC_OK)
         rc = set_request(x);
@@ -312,7 +297,6 @@ static svc_code xfer_start(rest_channel *ch, svc_ccall *cc)
     if (rc == SVC_OK) {
         curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
         curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-        curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
         if (curl_multi_add_handle(ch->multi, x->easy) != CURLM_OK)
             rc = svc_fail(SVC_INTERNAL, "curl refused the transfer");
     }
@@ -338,11 +322,11 @@ static svc_msg *reply_from_curl(xfer *x, CURLcode res)
     }
     long http = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
-    svc_msg *m = x->reply;
-    x->reply = NULL;
+    svc_msg *m = NULL;
     size_t len;
     char *body = svc_strbuf_take(&x->body, &len);
-    if (!body) {
+    if (!body || svc_msg_new(&m) != SVC_OK || copy_reply_headers(x, m) != SVC_OK) {
+        free(body);
         svc_msg_free(m);
         return NULL;
     }
@@ -414,6 +398,13 @@ static void start_task(void *arg)
 void svc_rest_call_start(svc_channel *base, svc_ccall *cc)
 {
     rest_channel *ch = (rest_channel *)base;
+    /* A call made from this loop (an inline callback issuing the next call)
+     * starts at once. That is never inside a curl callback: completions are
+     * delivered after curl has let go of the transfer. */
+    if (svc_loop_in_thread(ch->loop)) {
+        start_task(cc);
+        return;
+    }
     if (svc_loop_post(ch->loop, start_task, cc) != SVC_OK) {
         svc_ccall_fail(cc, SVC_RESOURCE_EXHAUSTED, "out of memory");
         svc_ccall_release(cc);
@@ -467,11 +458,9 @@ static svc_code channel_setup(rest_channel *ch, const svc_url *url, const svc_cl
         if (!(ch->connect_to = curl_slist_append(NULL, buf)))
             return svc_fail_oom();
     }
-    /* Short on purpose: curl formats the header for every request, and its
-     * printf costs about as much per byte as the rest of a small call. */
-    snprintf(buf, sizeof buf, "svccomm/%s libcurl/%s", SVC_VERSION_STRING,
-             curl_version_info(CURLVERSION_NOW)->version);
-    svc_code rc = copy_opt(o->user_agent ? o->user_agent : buf, &ch->user_agent);
+    /* No User-Agent unless asked for: curl formats the header with its own
+     * printf on every request, which costs about a tenth of a small call. */
+    svc_code rc = copy_opt(o->user_agent, &ch->user_agent);
     if (rc == SVC_OK && tls)
         rc = copy_opt(o->tls.ca_file, &ch->ca_file);
     if (rc == SVC_OK && tls)
