@@ -76,6 +76,7 @@ fuzz)
     build fuzz
     secs=${2:-60}
     for f in build/fuzz/tests/fuzz/fuzz_*; do
+        [ -f "$f" ] && [ -x "$f" ] || continue
         name=$(basename "$f")
         corpus=tests/fuzz/corpus/${name#fuzz_}
         mkdir -p "$corpus" "build/fuzz/corpus/${name#fuzz_}"

@@ -29,6 +29,8 @@
 
 #include <microhttpd.h>
 
+#include "anchor_util.h"
+
 /*
  * Threading mode.  On this machine (2 cores, Linux) the fastest mode is an
  * epoll-driven pool of THREADS internal polling threads sharing one listen
@@ -44,78 +46,6 @@
 
 /* Sentinel stored in *con_cls on the first call for a request. */
 static int request_seen;
-
-/*
- * Appends the JSON string-content escape of `s` to `out` (which must hold at
- * least json_escape(s, NULL) + 1 bytes) and returns the number of bytes
- * written, not counting the terminating NUL.  With out == NULL nothing is
- * written and only the length is returned.
- *
- * '"' and '\\' get a backslash, control characters get their short form or
- * \u00XX, valid UTF-8 is copied as is and every byte that does not start a
- * valid UTF-8 sequence becomes \ufffd, so the result is always valid JSON.
- */
-static size_t json_escape(const char *s, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-
-#define PUT(str, len)                              \
-    do {                                           \
-        if (out)                                   \
-            memcpy(out + n, (str), (size_t)(len)); \
-        n += (size_t)(len);                        \
-    } while (0)
-
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            PUT(e, 2);
-            p++;
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            switch (c) {
-            case '\b': PUT("\\b", 2); break;
-            case '\f': PUT("\\f", 2); break;
-            case '\n': PUT("\\n", 2); break;
-            case '\r': PUT("\\r", 2); break;
-            case '\t': PUT("\\t", 2); break;
-            default:   PUT(e, 6); break;
-            }
-            p++;
-        } else if (c < 0x80) {
-            PUT(p, 1);
-            p++;
-        } else {
-            /* Length and minimum value of a UTF-8 sequence from its lead byte;
-             * rejects overlong forms, surrogates and values above U+10FFFF. */
-            size_t len = 0;
-            unsigned long cp = 0, min = 0;
-            if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; min = 0x80; }
-            else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; min = 0x800; }
-            else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; min = 0x10000; }
-            size_t i = 1;
-            for (; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                    break;
-                cp = (cp << 6) | (p[i] & 0x3f);
-            }
-            if (len != 0 && i == len && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff)) {
-                PUT(p, len);
-                p += len;
-            } else {
-                PUT("\\ufffd", 6);
-                p++;
-            }
-        }
-    }
-#undef PUT
-    if (out)
-        out[n] = '\0';
-    return n;
-}
 
 /* Queues a fixed JSON error body with the given status. */
 static enum MHD_Result queue_static(struct MHD_Connection *conn, unsigned int status, const char *body)
@@ -169,16 +99,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (name == NULL || *name == '\0')
         name = "World";
 
-    static const char prefix[] = "{\"message\":\"Hello, ";
-    static const char suffix[] = "!\"}";
-    size_t esc_len = json_escape(name, NULL);
-    size_t len = sizeof prefix - 1 + esc_len + sizeof suffix - 1;
-    char *body = malloc(len + 1);
+    size_t len;
+    char *body = hello_body(name, &len);
     if (!body)
         return MHD_NO;
-    memcpy(body, prefix, sizeof prefix - 1);
-    json_escape(name, body + sizeof prefix - 1);
-    memcpy(body + sizeof prefix - 1 + esc_len, suffix, sizeof suffix);
 
     /* MHD owns `body` from here and free()s it with the response. */
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -192,18 +116,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return ret;
 }
 
-/* Parses a decimal unsigned number in [lo, hi]; returns 0 on success. */
-static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     unsigned long port, threads = 2;
@@ -213,22 +125,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* Block the stop signals before MHD starts its threads, so they all
-     * inherit the mask and only sigwait() below ever sees the signals. */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &stop, NULL) != 0) {
-        perror("sigprocmask");
-        return 1;
-    }
-
     struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (server_setup(port, &stop, &addr) != 0)
+        return 1;
 
     /* THREADS = 1 means one internal polling thread and no pool: MHD only
      * accepts a pool size of 2 or more (it warns about 1), so the pool

@@ -50,6 +50,8 @@
 
 #include <curl/curl.h>
 
+#include "anchor_util.h"
+
 #define MAX_CALLS 10000000UL       /* hard cap on requests per run */
 #define REQUEST_TIMEOUT_MS 10000L /* per-request timeout */
 #define POLL_TIMEOUT_MS 100       /* longest wait in curl_multi_poll() */
@@ -115,21 +117,13 @@ typedef struct {
     int oom;
 } run;
 
-/* Response bodies are read and dropped. */
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    (void)ptr;
-    (void)ud;
-    return size * nmemb;
-}
-
 static CURL *new_handle(const char *url)
 {
     CURL *h = curl_easy_init();
     if (!h)
         return NULL;
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -242,18 +236,6 @@ out:
     free(h);
     free(t0);
     return rc;
-}
-
-/* Parses a decimal unsigned number in [lo, hi]; returns 0 on success. */
-static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 
+#include "anchor_util.h"
 #include "latency.h"
 
 #define MAX_CALLS 10000000L
@@ -32,13 +33,6 @@ typedef struct transfer {
     CURL *easy;
     int64_t start;
 } transfer;
-
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
 
 static void start(loop *lp, transfer *t)
 {
@@ -147,7 +141,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < conc; i++) {
         ts[i].easy = curl_easy_init();
         curl_easy_setopt(ts[i].easy, CURLOPT_URL, argv[1]);
-        curl_easy_setopt(ts[i].easy, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(ts[i].easy, CURLOPT_WRITEFUNCTION, discard_body);
         curl_easy_setopt(ts[i].easy, CURLOPT_PRIVATE, &ts[i]);
         curl_easy_setopt(ts[i].easy, CURLOPT_TIMEOUT_MS, 10000L);
         lp.in_flight++;
