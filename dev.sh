@@ -11,9 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-BASE_DEPS=(build-essential cmake pkg-config git ca-certificates curl openssl iproute2
+BASE_DEPS=(build-essential cmake pkg-config git ca-certificates curl openssl iproute2 procps
            libevent-dev libmicrohttpd-dev libgnutls28-dev libcjson-dev
            libprotobuf-c-dev protobuf-c-compiler libcmocka-dev)
+# The brokers and peers the backends' integration tests start on 127.0.0.1,
+# and the libraries the backends link.
+GRPC_DEPS=(libnghttp2-dev libssl-dev zlib1g-dev nghttp2-client
+           python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libgrpc++-dev)
+AMQP_DEPS=(librabbitmq-dev rabbitmq-server erlang-base)
+NATS_DEPS=(libnats-dev nats-server)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -27,12 +33,21 @@ need() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "installing: ${missing[*]}"
+    # Broker packages start system daemons on their default ports when
+    # installed; the tests run private instances instead, so forbid that.
+    local policy=/usr/sbin/policy-rc.d made_policy=
+    if [ ! -e "$policy" ]; then
+        as_root sh -c "printf '#!/bin/sh\\nexit 101\\n' > $policy && chmod +x $policy"
+        made_policy=1
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    [ -n "$made_policy" ] && as_root rm -f "$policy"
+    return 0
 }
 
 deps() {
-    need "${BASE_DEPS[@]}"
+    need "${BASE_DEPS[@]}" "${GRPC_DEPS[@]}" "${AMQP_DEPS[@]}" "${NATS_DEPS[@]}"
     # Either libcurl flavour works; keep the one that is there (libulfius-dev,
     # used by the benchmarks, pulls the GnuTLS one).
     if ! dpkg-query -W -f='${Status}' libcurl4-openssl-dev 2>/dev/null | grep -q "ok installed" &&

@@ -21,6 +21,87 @@ svc_code svc_publish(svc_client *c, const char *topic, const svc_msg *m, const s
     return c->ops->publish(c->chan, topic, m, o ? o : &defaults);
 }
 
+/* ---- asynchronous publishes ---- */
+
+struct svc_pub_confirm {
+    svc_ctx *ctx;
+    svc_publish_fn fn;
+    void *ud;
+    svc_code code;
+    char *message;
+};
+
+static void run_confirm(void *arg)
+{
+    svc_pub_confirm *pc = arg;
+    pc->fn(pc->code, pc->message ? pc->message : "", pc->ud);
+    free(pc->message);
+    free(pc);
+}
+
+void svc_publish_done(svc_pub_confirm *pc, svc_code code, const char *message)
+{
+    if (!pc->fn) {
+        free(pc);
+        return;
+    }
+    pc->code = code;
+    pc->message = message && *message ? strdup(message) : NULL;
+    /* Verdicts arrive on transport threads; callbacks run on the pool. */
+    if (svc_executor_post(pc->ctx->exec, run_confirm, pc) != SVC_OK)
+        run_confirm(pc);
+}
+
+svc_code svc_publish_async(svc_client *c, const char *topic, const svc_msg *m,
+                           const svc_pub_opts *o, svc_publish_fn fn, void *ud)
+{
+    if (!c || !topic || !m)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_publish_async: missing argument");
+    if (!c->ops->publish_async)
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport cannot publish asynchronously",
+                        c->ops->name);
+    svc_pub_confirm *pc = calloc(1, sizeof *pc);
+    if (!pc)
+        return svc_fail_oom();
+    pc->ctx = c->ctx;
+    pc->fn = fn;
+    pc->ud = ud;
+    svc_pub_opts defaults = {0};
+    svc_code rc = c->ops->publish_async(c->chan, topic, m, o ? o : &defaults, pc);
+    if (rc)
+        free(pc);
+    return rc;
+}
+
+svc_code svc_publish_flush(svc_client *c, int64_t timeout_ms)
+{
+    if (!c)
+        return svc_fail(SVC_INVALID_ARGUMENT, "no client");
+    if (!c->ops->publish_flush)
+        return SVC_OK; /* nothing is ever pending on this transport */
+    return c->ops->publish_flush(c->chan, timeout_ms);
+}
+
+svc_code svc_store_ensure(svc_client *c, const svc_store_opts *o)
+{
+    if (!c || !o || !o->name)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_store_ensure: missing argument");
+    if (!c->ops->store_ensure)
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no event stores", c->ops->name);
+    return c->ops->store_ensure(c->chan, o);
+}
+
+svc_code svc_store_delete(svc_client *c, const char *name)
+{
+    if (!c || !name)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_store_delete: missing argument");
+    if (!c->ops->store_delete)
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no event stores", c->ops->name);
+    return c->ops->store_delete(c->chan, name);
+}
+
+/* ---- subscriptions and events ---- */
+
 static void sub_unref(svc_sub *sub)
 {
     if (atomic_fetch_sub_explicit(&sub->refs, 1, memory_order_acq_rel) != 1)
@@ -88,6 +169,18 @@ svc_code svc_event_nack(svc_event *ev, int64_t delay_ms)
 svc_code svc_event_term(svc_event *ev)
 {
     return settle_manual(ev, SVC_SETTLE_TERM, 0);
+}
+
+svc_code svc_event_in_progress(svc_event *ev)
+{
+    if (!ev)
+        return svc_fail(SVC_INVALID_ARGUMENT, "no event");
+    const svc_transport_ops *ops = ev->sub->chan->ops;
+    if (!ops->event_in_progress)
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no in-progress acks", ops->name);
+    if (atomic_load(&ev->settled))
+        return svc_fail(SVC_FAILED_PRECONDITION, "event already settled");
+    return ops->event_in_progress(ev);
 }
 
 const char *svc_event_topic(const svc_event *ev)

@@ -4,12 +4,26 @@
 
 #include "transport.h"
 
-extern const svc_transport_ops svc_inproc_transport;
-extern const svc_transport_ops svc_rest_transport;
+/* One line per backend folder; SVC_HAVE_<NAME> comes from its CMakeLists. */
+extern const svc_transport_ops svc_inproc_transport, svc_rest_transport, svc_grpc_transport,
+    svc_amqp_transport, svc_nats_transport;
 
 static const svc_transport_ops *const transports[] = {
+#ifdef SVC_HAVE_INPROC
     &svc_inproc_transport,
+#endif
+#ifdef SVC_HAVE_REST
     &svc_rest_transport,
+#endif
+#ifdef SVC_HAVE_GRPC
+    &svc_grpc_transport,
+#endif
+#ifdef SVC_HAVE_AMQP
+    &svc_amqp_transport,
+#endif
+#ifdef SVC_HAVE_NATS
+    &svc_nats_transport,
+#endif
 };
 
 const svc_transport_ops *svc_transport_find(const char *scheme)

@@ -36,6 +36,12 @@ typedef struct svc_channel {
 
 typedef enum svc_settle { SVC_SETTLE_ACK, SVC_SETTLE_NACK, SVC_SETTLE_TERM } svc_settle;
 
+/* One asynchronous publish waiting for its verdict (core/pubsub.h). */
+typedef struct svc_pub_confirm svc_pub_confirm;
+/* The transport's verdict on an asynchronous publish: exactly once per
+ * svc_pub_confirm, from any thread; `message` is copied. */
+void svc_publish_done(svc_pub_confirm *pc, svc_code code, const char *message);
+
 struct svc_transport_ops {
     const char *name;           /* "rest": metrics label and messages */
     const char *const *schemes; /* URL schemes served, NULL-terminated */
@@ -75,12 +81,22 @@ struct svc_transport_ops {
     /* ---- events ---- */
     svc_code (*publish)(svc_channel *ch, const char *topic, const svc_msg *m,
                         const svc_pub_opts *o);
+    /* Publish and report the verdict later with svc_publish_done(pc),
+     * exactly once (only when this returns SVC_OK). Optional, like the
+     * three that follow: without it core answers SVC_UNIMPLEMENTED. */
+    svc_code (*publish_async)(svc_channel *ch, const char *topic, const svc_msg *m,
+                              const svc_pub_opts *o, svc_pub_confirm *pc);
+    svc_code (*publish_flush)(svc_channel *ch, int64_t timeout_ms);
+    svc_code (*store_ensure)(svc_channel *ch, const svc_store_opts *o);
+    svc_code (*store_delete)(svc_channel *ch, const char *name);
     /* Start delivering events to `sub` with svc_sub_deliver(). */
     svc_code (*subscribe)(svc_channel *ch, svc_sub *sub);
     /* No svc_sub_deliver() for `sub` may start after this returns. */
     void (*unsubscribe)(svc_channel *ch, svc_sub *sub);
     /* Settle a manual-ack event (optional for transports without acks). */
     svc_code (*event_settle)(svc_event *ev, svc_settle how, int64_t delay_ms);
+    /* Postpone redelivery of an unsettled event (optional). */
+    svc_code (*event_in_progress)(svc_event *ev);
 };
 
 /* The transport serving `scheme`, or NULL. */

@@ -51,6 +51,7 @@ const svc_transport_ops svc_inproc_transport = {
     .call_start = svc_inproc_call_start,
     .call_cancel = svc_inproc_call_cancel,
     .publish = svc_inproc_publish,
+    .publish_async = svc_inproc_publish_async,
     .subscribe = svc_inproc_subscribe,
     .unsubscribe = svc_inproc_unsubscribe,
     .event_settle = svc_inproc_event_settle,

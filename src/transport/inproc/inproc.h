@@ -29,6 +29,8 @@ void svc_inproc_call_free(svc_call *c);
 /* inproc_pubsub.c */
 svc_code svc_inproc_publish(svc_channel *ch, const char *topic, const svc_msg *m,
                             const svc_pub_opts *o);
+svc_code svc_inproc_publish_async(svc_channel *ch, const char *topic, const svc_msg *m,
+                                  const svc_pub_opts *o, svc_pub_confirm *pc);
 svc_code svc_inproc_subscribe(svc_channel *ch, svc_sub *sub);
 void svc_inproc_unsubscribe(svc_channel *ch, svc_sub *sub);
 svc_code svc_inproc_event_settle(svc_event *ev, svc_settle how, int64_t delay_ms);

@@ -161,6 +161,17 @@ svc_code svc_inproc_publish(svc_channel *base, const char *topic, const svc_msg 
     return rc;
 }
 
+/* In-process delivery is its own confirmation: the event has been handed to
+ * every subscriber (or dropped for want of one) when publish returns. */
+svc_code svc_inproc_publish_async(svc_channel *ch, const char *topic, const svc_msg *m,
+                                  const svc_pub_opts *o, svc_pub_confirm *pc)
+{
+    svc_code rc = svc_inproc_publish(ch, topic, m, o);
+    if (rc == SVC_OK)
+        svc_publish_done(pc, SVC_OK, NULL);
+    return rc;
+}
+
 svc_code svc_inproc_subscribe(svc_channel *base, svc_sub *sub)
 {
     inproc_channel *ch = (inproc_channel *)base;
