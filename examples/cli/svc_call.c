@@ -69,16 +69,12 @@ int main(int argc, char **argv)
         rc = svc_msg_new_data(json, strlen(json), *json ? SVC_CT_JSON : NULL, &req);
     for (size_t i = 0; rc == SVC_OK && i < n_headers; i++) {
         char key[256];
-        const char *colon = strchr(headers[i], ':');
-        if (!colon || (size_t)(colon - headers[i]) >= sizeof key) {
+        const char *val;
+        if (!split_header(headers[i], key, sizeof key, &val)) {
             fprintf(stderr, "svc-call: header '%s' is not key:value\n", headers[i]);
             rc = SVC_INVALID_ARGUMENT;
             break;
         }
-        snprintf(key, sizeof key, "%.*s", (int)(colon - headers[i]), headers[i]);
-        const char *val = colon + 1;
-        while (*val == ' ')
-            val++;
         rc = svc_msg_md_add(req, key, val);
     }
     if (rc == SVC_OK) {

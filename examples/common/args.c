@@ -60,3 +60,27 @@ void print_reply_meta(FILE *f, svc_code code, const svc_msg *m)
             fprintf(f, "%s: %s\n", k, v);
     }
 }
+
+void json_escape_to(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+bool split_header(const char *kv, char *key, size_t cap, const char **value)
+{
+    const char *colon = strchr(kv, ':');
+    if (!colon || (size_t)(colon - kv) >= cap)
+        return false;
+    snprintf(key, cap, "%.*s", (int)(colon - kv), kv);
+    for (*value = colon + 1; **value == ' '; (*value)++)
+        ;
+    return true;
+}

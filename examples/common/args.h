@@ -18,4 +18,11 @@ int wait_for_signal(void);
 /* Prints a reply's status and metadata, one "key: value" per line. */
 void print_reply_meta(FILE *f, svc_code code, const svc_msg *m);
 
+/* Writes `n` bytes of `s` as the inside of a JSON string (no quotes). */
+void json_escape_to(FILE *f, const char *s, size_t n);
+
+/* Splits "key:value" (spaces after the colon skipped) into key (copied into
+ * `key`, `cap` bytes) and *value; false if there is no colon. */
+bool split_header(const char *kv, char *key, size_t cap, const char **value);
+
 #endif

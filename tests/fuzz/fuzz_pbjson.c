@@ -1,3 +1,4 @@
+// fuzz-protos: tests/unit/proto/pbjson_test.proto tests/unit/proto/pbjson_test2.proto
 /*
  * libFuzzer target for the proto3 JSON transcoder: the input is parsed as a
  * pbjsontest.All (tests/unit/proto/pbjson_test.proto). Whatever parses must
