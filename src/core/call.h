@@ -84,4 +84,10 @@ svc_code svc_server_track(svc_server *s, svc_call *c);
 void svc_server_untrack(svc_server *s, svc_call *c);
 svc_ctx *svc_server_ctx(const svc_server *s);
 
+/* Calls fn once for each distinct service ("pkg.Service") among the RPC
+ * methods registered so far, for transports that route by service (a queue
+ * or subject per service). Routes are not services. Not under any lock the
+ * caller may hold; fn must not register handlers. */
+void svc_server_each_service(svc_server *s, void (*fn)(const char *service, void *ud), void *ud);
+
 #endif

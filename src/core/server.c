@@ -187,6 +187,26 @@ svc_code svc_server_serve_metrics(svc_server *s, const char *path)
     return svc_server_route_ex(s, "GET", path ? path : "/metrics", serve_metrics, s->ctx, &o);
 }
 
+void svc_server_each_service(svc_server *s, void (*fn)(const char *service, void *ud), void *ud)
+{
+    pthread_rwlock_rdlock(&s->table_lock);
+    for (handler *h = s->handlers; h; h = h->next) {
+        const char *slash = strchr(h->name, '/');
+        if (!slash || strchr(h->name, ' '))
+            continue; /* a route, not a method */
+        size_t n = (size_t)(slash - h->name);
+        bool seen = false; /* services are few: a quadratic scan is fine */
+        for (handler *g = s->handlers; g != h && !seen; g = g->next)
+            seen = !strchr(g->name, ' ') && strncmp(g->name, h->name, n + 1) == 0;
+        if (!seen) {
+            char service[256];
+            snprintf(service, sizeof service, "%.*s", (int)n, h->name);
+            fn(service, ud);
+        }
+    }
+    pthread_rwlock_unlock(&s->table_lock);
+}
+
 /* ---- resolution (called by core for every call) ---- */
 
 static svc_call_stats *handler_stats(svc_server *s, handler *h, const svc_transport_ops *ops)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../unit/cmocka_all.h"
+#include "core/call.h"
 #include "helloworld.pb-c.h"
 
 static svc_ctx *ctx;
@@ -552,6 +553,23 @@ static void slow_consumer(void **state)
     svc_client_free(bus);
 }
 
+static void collect_service(const char *service, void *ud)
+{
+    char *out = ud;
+    strcat(out, service);
+    strcat(out, ";");
+}
+
+/* What message-routing transports (AMQP, NATS) ask of the server. */
+static void services_listed(void **state)
+{
+    (void)state;
+    char seen[512] = "";
+    svc_server_each_service(srv, collect_service, seen);
+    /* Handlers are kept newest first; each service once, routes left out. */
+    assert_string_equal(seen, "helloworld.Greeter;test.Trace;test.Echo;");
+}
+
 static void metrics_counted(void **state)
 {
     (void)state;
@@ -579,6 +597,7 @@ int main(void)
         cmocka_unit_test(queue_groups),
         cmocka_unit_test(manual_ack),
         cmocka_unit_test(slow_consumer),
+        cmocka_unit_test(services_listed),
         cmocka_unit_test(metrics_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
