@@ -139,7 +139,9 @@ SVC_API svc_code svc_call_fail(svc_call *c, svc_code code, const char *message);
  * *m = NULL once the client closed its side — and sends reply messages with
  * svc_call_send (takes m; blocks while the peer's flow-control window is
  * full), then ends the call with svc_call_reply/svc_call_fail, whose
- * message carries the final status and trailing metadata. Both return the
+ * message carries the final status and trailing metadata; its payload, if
+ * any, goes out as one last message (the reply of a client-streaming
+ * method, say). recv and send return the
  * call's end status (CANCELLED, DEADLINE_EXCEEDED) once it ended early.
  * On a unary call they answer SVC_FAILED_PRECONDITION; transports without
  * streams never dispatch a streaming handler (the caller gets

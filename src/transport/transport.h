@@ -56,7 +56,10 @@ struct svc_transport_ops {
     void (*listener_free)(svc_listener *l);
     /* Send the answer of a server call; the status is in `resp`, which this
      * takes. Called exactly once per call, from any thread. resp is NULL
-     * only when memory ran out: answer RESOURCE_EXHAUSTED as you can. */
+     * only when memory ran out: answer RESOURCE_EXHAUSTED as you can.
+     * c->reply_md (the handler's svc_call_reply_md) goes out as the reply's
+     * headers, unless a streaming call sent them already; resp's own
+     * metadata follows (trailers where the wire has them). */
     void (*call_reply)(svc_call *c, svc_msg *resp);
     /* Free the transport's call (it embeds svc_call) once unreferenced. */
     void (*call_free)(svc_call *c);

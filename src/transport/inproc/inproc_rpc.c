@@ -283,6 +283,13 @@ static svc_ccall *unlink_from_call(inproc_call *ic)
 void svc_inproc_call_reply(svc_call *c, svc_msg *resp)
 {
     inproc_call *ic = (inproc_call *)c;
+    /* A streaming call's final payload is its last message; a unary reply
+     * carries the reply headers itself. */
+    svc_msg *last = NULL;
+    if (c->flow && resp && svc_msg_len(resp) && svc_msg_clone(resp, &last) == SVC_OK)
+        svc_inproc_call_send(c, last);
+    else if (!c->flow && resp && c->reply_md.n && svc_md_copy(&resp->md, &c->reply_md) != SVC_OK)
+        svc_msg_set_status(resp, SVC_RESOURCE_EXHAUSTED, "out of memory adding reply metadata");
     svc_ccall *cc = unlink_from_call(ic);
     if (!cc) {
         svc_msg_free(resp);
