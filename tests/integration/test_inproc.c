@@ -13,62 +13,15 @@
 #include <unistd.h>
 
 #include "../unit/cmocka_all.h"
-#include "core/call.h"
+#include "core/call.h" /* svc_server_each_service */
 #include "helloworld.pb-c.h"
+#include "test_service.h"
 
 static svc_ctx *ctx;
 static svc_server *srv;
 static svc_client *cli;
 
-/* ---- handlers ---- */
-
-static void echo(svc_call *c, void *ud)
-{
-    (void)ud;
-    const svc_msg *req = svc_call_request(c);
-    svc_msg *resp;
-    assert_int_equal(svc_msg_clone(req, &resp), SVC_OK);
-    svc_msg_md_remove(resp, "traceparent");
-    svc_msg_md_add(resp, "x-echo-method", svc_call_method(c));
-    svc_msg_md_add(resp, "x-transport", svc_call_transport(c));
-    svc_call_reply_md(c, "x-reply-md", "yes");
-    svc_call_reply(c, resp);
-}
-
-static void fail_not_found(svc_call *c, void *ud)
-{
-    (void)ud;
-    svc_call_fail(c, SVC_NOT_FOUND, "no such thing");
-}
-
-static atomic_bool slow_saw_cancel;
-
-/* Works until its deadline passes, then notices. */
-static void slow(svc_call *c, void *ud)
-{
-    (void)ud;
-    for (int i = 0; i < 400 && !svc_call_cancelled(c); i++)
-        usleep(5000);
-    atomic_store(&slow_saw_cancel, svc_call_cancelled(c));
-    assert_int_equal(svc_call_reply(c, NULL), SVC_CANCELLED); /* too late: dropped */
-}
-
-static void *reply_later_thread(void *arg)
-{
-    usleep(20000);
-    svc_msg *m;
-    svc_msg_new_data("later", 5, NULL, &m);
-    svc_call_reply(arg, m);
-    return NULL;
-}
-
-static void reply_later(svc_call *c, void *ud)
-{
-    (void)ud;
-    pthread_t t;
-    pthread_create(&t, NULL, reply_later_thread, c);
-    pthread_detach(t);
-}
+/* ---- handlers beyond the shared test service ---- */
 
 static void order_route(svc_call *c, void *ud)
 {
@@ -100,118 +53,18 @@ static void nested_traced(svc_call *c, void *ud)
     svc_call_reply(c, NULL);
 }
 
-static void greeter_say_hello(Helloworld__Greeter_Service *s, const Helloworld__HelloRequest *in,
-                      Helloworld__HelloReply_Closure closure, void *data)
-{
-    (void)s;
-    char text[128];
-    snprintf(text, sizeof text, "Hello %s", in->name);
-    Helloworld__HelloReply out = HELLOWORLD__HELLO_REPLY__INIT;
-    out.message = text;
-    closure(&out, data);
-}
-static Helloworld__Greeter_Service greeter = HELLOWORLD__GREETER__INIT(greeter_);
-
-/* Bidirectional: echoes each message with its number, then trailers. */
-static void bidi_echo(svc_call *c, void *ud)
-{
-    (void)ud;
-    svc_call_reply_md(c, "x-initial", "hi");
-    svc_msg *m;
-    int n = 0;
-    svc_code rc;
-    while ((rc = svc_call_recv(c, &m)) == SVC_OK && m) {
-        char text[64];
-        int len = snprintf(text, sizeof text, "%d:%.*s", ++n, (int)svc_msg_len(m),
-                           (const char *)svc_msg_data(m));
-        svc_msg_free(m);
-        svc_msg *out;
-        svc_msg_new_data(text, (size_t)len, NULL, &out);
-        if (svc_call_send(c, out) != SVC_OK)
-            break;
-    }
-    if (rc != SVC_OK) { /* cancelled or timed out: the answer is already given */
-        svc_call_fail(c, rc, "gone");
-        return;
-    }
-    svc_msg *end;
-    svc_msg_new(&end);
-    svc_msg_md_add(end, "x-trailer", "bye");
-    svc_msg_set_status(end, SVC_OK, NULL);
-    svc_call_reply(c, end);
-}
-
-/* Server streaming: N messages as asked by the request's first message. */
-static void count_up(svc_call *c, void *ud)
-{
-    (void)ud;
-    svc_msg *req;
-    if (svc_call_recv(c, &req) != SVC_OK || !req) {
-        svc_call_fail(c, SVC_INVALID_ARGUMENT, "want a count");
-        return;
-    }
-    int n = atoi(svc_msg_data(req));
-    svc_msg_free(req);
-    for (int i = 0; i < n; i++) {
-        char text[16];
-        int len = snprintf(text, sizeof text, "%d", i);
-        svc_msg *out;
-        svc_msg_new_data(text, (size_t)len, NULL, &out);
-        svc_code rc = svc_call_send(c, out);
-        if (rc != SVC_OK) {
-            svc_call_fail(c, rc, "stopped");
-            return;
-        }
-    }
-    if (n > 5)
-        svc_call_reply(c, NULL);
-    else
-        svc_call_fail(c, SVC_OUT_OF_RANGE, "too few");
-}
-
-/* Client streaming: sums the numbers sent, answers once the client closed. */
-static void sum_up(svc_call *c, void *ud)
-{
-    (void)ud;
-    long sum = 0;
-    svc_msg *m;
-    while (svc_call_recv(c, &m) == SVC_OK && m) {
-        sum += atol(svc_msg_data(m));
-        svc_msg_free(m);
-    }
-    char text[32];
-    int len = snprintf(text, sizeof text, "%ld", sum);
-    svc_msg *out;
-    svc_msg_new_data(text, (size_t)len, NULL, &out);
-    /* A client-streaming call's one reply is the last message... */
-    svc_call_send(c, out);
-    svc_call_reply(c, NULL);
-}
-
 static int setup(void **state)
 {
     (void)state;
     assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
     assert_int_equal(svc_server_new(ctx, &srv), SVC_OK);
-    assert_int_equal(svc_server_handle(srv, "test.Echo/Echo", echo, NULL), SVC_OK);
-    assert_int_equal(svc_server_handle(srv, "test.Echo/Echo", echo, NULL), SVC_ALREADY_EXISTS);
-    assert_int_equal(svc_server_handle(srv, "no-slash", echo, NULL), SVC_INVALID_ARGUMENT);
-    assert_int_equal(svc_server_handle(srv, "test.Echo/Fail", fail_not_found, NULL), SVC_OK);
-    assert_int_equal(svc_server_handle(srv, "test.Echo/Slow", slow, NULL), SVC_OK);
-    assert_int_equal(svc_server_handle(srv, "test.Echo/Later", reply_later, NULL), SVC_OK);
+    test_service_register(srv);
+    assert_int_equal(svc_server_handle(srv, "test.Echo/Echo", trace_probe, NULL), SVC_ALREADY_EXISTS);
+    assert_int_equal(svc_server_handle(srv, "no-slash", trace_probe, NULL), SVC_INVALID_ARGUMENT);
     assert_int_equal(svc_server_handle(srv, "test.Trace/Probe", trace_probe, NULL), SVC_OK);
     assert_int_equal(svc_server_handle(srv, "test.Trace/Nested", nested_traced, NULL), SVC_OK);
     svc_handler_opts inl = {.dispatch = SVC_DISPATCH_INLINE};
     assert_int_equal(svc_server_route_ex(srv, "GET", "/orders/{id}", order_route, NULL, &inl), SVC_OK);
-    assert_int_equal(svc_server_handle_pb(srv, &greeter.base), SVC_OK);
-    svc_handler_opts bidi = {.kind = SVC_BIDI_STREAMING};
-    svc_handler_opts server_streaming = {.kind = SVC_SERVER_STREAMING};
-    svc_handler_opts client_streaming = {.kind = SVC_CLIENT_STREAMING};
-    assert_int_equal(svc_server_handle_ex(srv, "test.Stream/Echo", bidi_echo, NULL, &bidi), SVC_OK);
-    assert_int_equal(svc_server_handle_ex(srv, "test.Stream/Count", count_up, NULL,
-                                          &server_streaming), SVC_OK);
-    assert_int_equal(svc_server_handle_ex(srv, "test.Stream/Sum", sum_up, NULL,
-                                          &client_streaming), SVC_OK);
     assert_int_equal(svc_server_listen(srv, "inproc://test-server"), SVC_OK);
     assert_string_equal(svc_server_listener_url(srv, 0), "inproc://test-server");
     assert_int_equal(svc_client_new(ctx, "inproc://test-server", NULL, &cli), SVC_OK);
@@ -257,8 +110,8 @@ static void status_and_errors(void **state)
     (void)state;
     svc_msg *resp = NULL;
     assert_int_equal(svc_client_call(cli, "test.Echo/Fail", NULL, &resp, NULL), SVC_NOT_FOUND);
-    assert_string_equal(svc_msg_status_message(resp), "no such thing");
-    assert_string_equal(svc_last_error(), "no such thing");
+    assert_string_equal(svc_msg_status_message(resp), "as you asked");
+    assert_string_equal(svc_last_error(), "as you asked");
     svc_msg_free(resp);
     assert_int_equal(svc_client_call(cli, "test.Echo/Nope", NULL, &resp, NULL), SVC_UNIMPLEMENTED);
     assert_non_null(strstr(svc_msg_status_message(resp), "test.Echo/Nope"));
@@ -295,16 +148,14 @@ static void deadline_expires(void **state)
     (void)state;
     svc_call_opts o = {.timeout_ms = 50};
     svc_msg *resp = NULL;
-    atomic_store(&slow_saw_cancel, false);
+    test_service_reset();
     svc_time start = svc_now();
     assert_int_equal(svc_client_call(cli, "test.Echo/Slow", NULL, &resp, &o), SVC_DEADLINE_EXCEEDED);
     svc_time took = svc_now() - start;
     assert_true(took >= 50 * SVC_NSEC_PER_MSEC);
     assert_true(took < 500 * SVC_NSEC_PER_MSEC);
     svc_msg_free(resp);
-    for (int i = 0; i < 200 && !atomic_load(&slow_saw_cancel); i++)
-        usleep(5000);
-    assert_true(atomic_load(&slow_saw_cancel)); /* the handler saw its call cancelled */
+    assert_true(test_service_saw_cancel()); /* the handler saw its call cancelled */
 
     /* A deadline already past never reaches the server. */
     o = (svc_call_opts){.deadline = svc_now() - 1};
@@ -346,7 +197,7 @@ static void cancellation(void **state)
     svc_cancel *tok;
     assert_int_equal(svc_cancel_new(&tok), SVC_OK);
     svc_call_opts o = {.cancel = tok};
-    atomic_store(&slow_saw_cancel, false);
+    test_service_reset();
     assert_int_equal(svc_client_call_async(cli, "test.Echo/Slow", NULL, &o, on_async, &r), SVC_OK);
     usleep(20000);
     svc_cancel_fire(tok);
@@ -357,9 +208,7 @@ static void cancellation(void **state)
     wait_done(&r, 2);
     assert_int_equal(r.last, SVC_CANCELLED);
     svc_cancel_free(tok);
-    for (int i = 0; i < 200 && !atomic_load(&slow_saw_cancel); i++)
-        usleep(5000);
-    assert_true(atomic_load(&slow_saw_cancel));
+    assert_true(test_service_saw_cancel());
 }
 
 static void late_reply_and_many_in_flight(void **state)
@@ -452,23 +301,6 @@ static void trace_propagation(void **state)
 
 /* ---- streams ---- */
 
-static svc_msg *text_msg(const char *text)
-{
-    svc_msg *m;
-    assert_int_equal(svc_msg_new_data(text, strlen(text), NULL, &m), SVC_OK);
-    return m;
-}
-
-static void expect_text(svc_stream *st, const char *want)
-{
-    svc_msg *m = NULL;
-    assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
-    assert_non_null(m);
-    assert_int_equal(svc_msg_len(m), strlen(want));
-    assert_memory_equal(svc_msg_data(m), want, strlen(want));
-    svc_msg_free(m);
-}
-
 static void stream_bidi(void **state)
 {
     (void)state;
@@ -479,13 +311,13 @@ static void stream_bidi(void **state)
     svc_stream *st;
     assert_int_equal(svc_client_stream(cli, "test.Stream/Echo", &o, &st), SVC_OK);
     svc_msg_free(hdr);
-    assert_int_equal(svc_stream_send(st, text_msg("a")), SVC_OK);
-    expect_text(st, "1:a");
+    assert_int_equal(svc_stream_send(st, test_text("a")), SVC_OK);
+    test_expect_text(st, "1:a");
     const svc_msg *h;
     assert_int_equal(svc_stream_headers(st, &h), SVC_OK);
     assert_string_equal(svc_msg_md_get(h, "x-initial", NULL), "hi");
-    assert_int_equal(svc_stream_send(st, text_msg("b")), SVC_OK);
-    expect_text(st, "2:b");
+    assert_int_equal(svc_stream_send(st, test_text("b")), SVC_OK);
+    test_expect_text(st, "2:b");
     assert_int_equal(svc_stream_close_send(st), SVC_OK);
     svc_msg *m = (svc_msg *)1;
     assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
@@ -495,7 +327,7 @@ static void stream_bidi(void **state)
     assert_string_equal(svc_msg_md_get(trailers, "x-trailer", NULL), "bye");
     assert_null(svc_msg_md_get(trailers, "x-initial", NULL)); /* headers are not trailers */
     svc_msg_free(trailers);
-    assert_int_equal(svc_stream_send(st, text_msg("late")), SVC_FAILED_PRECONDITION);
+    assert_int_equal(svc_stream_send(st, test_text("late")), SVC_FAILED_PRECONDITION);
     svc_stream_free(st);
 }
 
@@ -506,13 +338,13 @@ static void stream_server_and_client(void **state)
     /* Server streaming with back-pressure: 500 messages, more than the
      * credit, read slowly at first. */
     assert_int_equal(svc_client_stream(cli, "test.Stream/Count", NULL, &st), SVC_OK);
-    assert_int_equal(svc_stream_send(st, text_msg("500")), SVC_OK);
+    assert_int_equal(svc_stream_send(st, test_text("500")), SVC_OK);
     assert_int_equal(svc_stream_close_send(st), SVC_OK);
     usleep(20000);
     for (int i = 0; i < 500; i++) {
         char want[16];
         snprintf(want, sizeof want, "%d", i);
-        expect_text(st, want);
+        test_expect_text(st, want);
     }
     svc_msg *m;
     assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
@@ -522,9 +354,9 @@ static void stream_server_and_client(void **state)
 
     /* An error status after some messages: received, then the status. */
     assert_int_equal(svc_client_stream(cli, "test.Stream/Count", NULL, &st), SVC_OK);
-    assert_int_equal(svc_stream_send(st, text_msg("2")), SVC_OK);
-    expect_text(st, "0");
-    expect_text(st, "1");
+    assert_int_equal(svc_stream_send(st, test_text("2")), SVC_OK);
+    test_expect_text(st, "0");
+    test_expect_text(st, "1");
     assert_int_equal(svc_stream_recv(st, &m), SVC_OUT_OF_RANGE);
     svc_msg *trailers;
     assert_int_equal(svc_stream_finish(st, &trailers), SVC_OUT_OF_RANGE);
@@ -537,10 +369,10 @@ static void stream_server_and_client(void **state)
     for (int i = 1; i <= 1000; i++) {
         char text[16];
         snprintf(text, sizeof text, "%d", i);
-        assert_int_equal(svc_stream_send(st, text_msg(text)), SVC_OK);
+        assert_int_equal(svc_stream_send(st, test_text(text)), SVC_OK);
     }
     assert_int_equal(svc_stream_close_send(st), SVC_OK);
-    expect_text(st, "500500");
+    test_expect_text(st, "500500");
     assert_int_equal(svc_stream_finish(st, NULL), SVC_OK);
     svc_stream_free(st);
 }
@@ -550,8 +382,8 @@ static void stream_cancel_and_deadline(void **state)
     (void)state;
     svc_stream *st;
     assert_int_equal(svc_client_stream(cli, "test.Stream/Echo", NULL, &st), SVC_OK);
-    assert_int_equal(svc_stream_send(st, text_msg("x")), SVC_OK);
-    expect_text(st, "1:x");
+    assert_int_equal(svc_stream_send(st, test_text("x")), SVC_OK);
+    test_expect_text(st, "1:x");
     svc_stream_cancel(st);
     svc_msg *m;
     assert_int_equal(svc_stream_recv(st, &m), SVC_CANCELLED);
@@ -776,7 +608,7 @@ static void services_listed(void **state)
     char seen[512] = "";
     svc_server_each_service(srv, collect_service, seen);
     /* Handlers are kept newest first; each service once, routes left out. */
-    assert_string_equal(seen, "test.Stream;helloworld.Greeter;test.Trace;test.Echo;");
+    assert_string_equal(seen, "test.Trace;helloworld.Greeter;test.Stream;test.Echo;");
 }
 
 static void metrics_counted(void **state)
