@@ -216,9 +216,6 @@ static void submit(grpc_cstream *cs, grpc_conn *c)
     }
     grpc_nv_metadata(&l, &cc->req->md);
     cs->s.conn = c;
-    /* We compress what the caller asked to; the server accepts gzip if it
-     * speaks gRPC at all (and says otherwise with UNIMPLEMENTED). */
-    cs->s.peer_gzip = true;
     nghttp2_data_provider prd = {.source.ptr = &cs->s, .read_callback = read_request};
     int32_t id = l.oom ? -1 : nghttp2_submit_request(c->h2, NULL, l.v, l.n, &prd, cs);
     grpc_nv_free(&l);
@@ -326,6 +323,9 @@ static void begin(grpc_channel *ch, svc_ccall *cc, bool unary)
     cs->cc = cc;
     cs->ch = ch;
     cs->unary = unary;
+    /* We compress what the caller asked to; the server accepts gzip if it
+     * speaks gRPC at all (and says otherwise with UNIMPLEMENTED). */
+    cs->s.peer_gzip = true;
     cc->tdata = cs;
     if (unary) {
         svc_msg *m = NULL;

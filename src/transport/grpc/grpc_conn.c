@@ -200,9 +200,31 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
     grpc_conn_flush(c);
 }
 
-/* PINGs, GOAWAY: what both roles do with frames that are not a stream's. */
+static bool ends_stream(const nghttp2_frame *f)
+{
+    return (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+           (f->hd.flags & NGHTTP2_FLAG_END_STREAM);
+}
+
+/* The server's END_STREAM ends the call even while the client still has
+ * its half open (a server that answers before reading everything, a
+ * client that never closed). Either side then resets the stream with
+ * NO_ERROR, as RFC 9113 §8.1 allows, so it does not linger half open on a
+ * peer that never closes it. */
+static void end_exchange(grpc_conn *c, int32_t id)
+{
+    int open = c->server ? nghttp2_session_get_stream_remote_close(c->h2, id)
+                         : nghttp2_session_get_stream_local_close(c->h2, id);
+    if (open == 0)
+        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+}
+
+/* PINGs, GOAWAY: what both roles do with frames that are not a stream's;
+ * a server's END_STREAM. */
 static int on_frame_recv_common(grpc_conn *c, const nghttp2_frame *f)
 {
+    if (!c->server && ends_stream(f))
+        end_exchange(c, f->hd.stream_id);
     if (f->hd.type == NGHTTP2_PING) {
         if (f->hd.flags & NGHTTP2_FLAG_ACK) {
             c->ping_outstanding = false;
@@ -233,6 +255,8 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     /* Data or headers we sent make the peer's next ping legitimate. */
     if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA)
         c->ping_strikes = 0;
+    if (c->server && ends_stream(f))
+        end_exchange(c, f->hd.stream_id);
     return 0;
 }
 

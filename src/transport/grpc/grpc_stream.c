@@ -124,6 +124,27 @@ static bool credits_push(grpc_credits *c, size_t n)
     return true;
 }
 
+static void give_back(grpc_stream *s, size_t n)
+{
+    if (n && s->conn && s->id > 0 && !s->closed) {
+        nghttp2_session_consume(s->conn->h2, s->id, n);
+        grpc_conn_flush(s->conn);
+    }
+}
+
+/* A message larger than the window could never arrive if its bytes waited
+ * for it to be consumed. So while the application has read everything
+ * delivered (it is waiting for this very message), the bytes of the message
+ * being assembled go back at once: what is buffered stays bounded by the
+ * window plus one message of at most the size limit. */
+static void give_back_partial(grpc_stream *s)
+{
+    if (s->credits.len == 0 && s->in_wire) {
+        give_back(s, s->in_wire);
+        s->in_wire = 0;
+    }
+}
+
 void grpc_stream_consumed(grpc_stream *s, bool all)
 {
     size_t n = 0;
@@ -134,10 +155,8 @@ void grpc_stream_consumed(grpc_stream *s, bool all)
         s->credits.head = (s->credits.head + 1) % s->credits.cap;
         s->credits.len--;
     } while (all);
-    if (n && s->conn && s->id > 0 && !s->closed) {
-        nghttp2_session_consume(s->conn->h2, s->id, n);
-        grpc_conn_flush(s->conn);
-    }
+    give_back(s, n);
+    give_back_partial(s);
 }
 
 typedef struct deliver_ctx {
@@ -197,5 +216,6 @@ svc_code grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzi
         p += take;
         n -= take;
     }
+    give_back_partial(s);
     return SVC_OK;
 }

@@ -12,6 +12,21 @@
 
 static atomic_bool slow_saw_cancel, slow_done;
 
+/* Payloads are bytes, not strings: copy before parsing. */
+static void text_of(const svc_msg *m, char *out, size_t n)
+{
+    size_t len = svc_msg_len(m) < n - 1 ? svc_msg_len(m) : n - 1;
+    memcpy(out, svc_msg_data(m), len);
+    out[len] = '\0';
+}
+
+static long number_of(const svc_msg *m)
+{
+    char text[32];
+    text_of(m, text, sizeof text);
+    return atol(text);
+}
+
 static void echo(svc_call *c, void *ud)
 {
     (void)ud;
@@ -22,6 +37,10 @@ static void echo(svc_call *c, void *ud)
     svc_msg_md_add(resp, "x-echo-method", svc_call_method(c));
     svc_msg_md_add(resp, "x-transport", svc_call_transport(c));
     svc_call_reply_md(c, "x-reply-md", "yes");
+    if (svc_msg_was_compressed(svc_call_request(c))) {
+        svc_msg_md_add(resp, "x-was-compressed", "yes");
+        svc_msg_set_compress(resp, true);
+    }
     svc_call_reply(c, resp);
 }
 
@@ -69,12 +88,16 @@ static void bidi_echo(svc_call *c, void *ud)
     int n = 0;
     svc_code rc;
     while ((rc = svc_call_recv(c, &m)) == SVC_OK && m) {
-        char text[64];
-        int len = snprintf(text, sizeof text, "%d:%.*s", ++n, (int)svc_msg_len(m),
-                           (const char *)svc_msg_data(m));
+        char prefix[16];
+        int plen = snprintf(prefix, sizeof prefix, "%d:", ++n);
+        size_t len = (size_t)plen + svc_msg_len(m);
+        char *text = malloc(len);
+        memcpy(text, prefix, (size_t)plen);
+        memcpy(text + plen, svc_msg_data(m), svc_msg_len(m));
         svc_msg_free(m);
         svc_msg *out;
-        svc_msg_new_data(text, (size_t)len, NULL, &out);
+        svc_msg_new_data(text, len, NULL, &out);
+        free(text);
         if ((rc = svc_call_send(c, out)) != SVC_OK)
             break;
     }
@@ -96,7 +119,7 @@ static void count_up(svc_call *c, void *ud)
         svc_call_fail(c, SVC_INVALID_ARGUMENT, "want a count");
         return;
     }
-    int n = atoi(svc_msg_data(req));
+    int n = (int)number_of(req);
     svc_msg_free(req);
     for (int i = 0; i < n; i++) {
         char text[16];
@@ -121,7 +144,7 @@ static void sum_up(svc_call *c, void *ud)
     long sum = 0;
     svc_msg *m;
     while (svc_call_recv(c, &m) == SVC_OK && m) {
-        sum += atol(svc_msg_data(m));
+        sum += number_of(m);
         svc_msg_free(m);
     }
     char text[32];
@@ -129,6 +152,46 @@ static void sum_up(svc_call *c, void *ud)
     svc_msg *out;
     svc_msg_new_data(text, (size_t)len, NULL, &out);
     svc_call_reply(c, out); /* a client-streaming reply: the final payload */
+}
+
+static atomic_int flood_sent;
+
+static void flood(svc_call *c, void *ud)
+{
+    (void)ud;
+    svc_msg *req;
+    if (svc_call_recv(c, &req) != SVC_OK || !req) {
+        svc_call_fail(c, SVC_INVALID_ARGUMENT, "want \"count size\"");
+        return;
+    }
+    int n = 0, size = 0;
+    char ask[32];
+    text_of(req, ask, sizeof ask);
+    sscanf(ask, "%d %d", &n, &size);
+    svc_msg_free(req);
+    char *fill = malloc((size_t)size + 1);
+    memset(fill, 'f', (size_t)size);
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(fill, (size_t)size + 1, "%d", i);
+        if (len < size)
+            fill[len] = 'f'; /* the number, then filler */
+        svc_msg *out;
+        svc_msg_new_data(fill, (size_t)(size > len ? size : len), NULL, &out);
+        svc_code rc = svc_call_send(c, out);
+        if (rc != SVC_OK) {
+            free(fill);
+            svc_call_fail(c, rc, "stopped");
+            return;
+        }
+        atomic_fetch_add(&flood_sent, 1);
+    }
+    free(fill);
+    svc_call_reply(c, NULL);
+}
+
+int test_service_flood_sent(void)
+{
+    return atomic_load(&flood_sent);
 }
 
 static void greeter_say_hello(Helloworld__Greeter_Service *s, const Helloworld__HelloRequest *in,
@@ -157,6 +220,8 @@ void test_service_register(svc_server *s)
                      SVC_OK);
     assert_int_equal(svc_server_handle_ex(s, "test.Stream/Sum", sum_up, NULL, &client_streaming),
                      SVC_OK);
+    assert_int_equal(svc_server_handle_ex(s, "test.Stream/Flood", flood, NULL, &server_streaming),
+                     SVC_OK);
     assert_int_equal(svc_server_handle_pb(s, &greeter.base), SVC_OK);
 }
 
@@ -164,6 +229,7 @@ void test_service_reset(void)
 {
     atomic_store(&slow_saw_cancel, false);
     atomic_store(&slow_done, false);
+    atomic_store(&flood_sent, 0);
 }
 
 bool test_service_saw_cancel(void)
