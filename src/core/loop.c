@@ -193,10 +193,8 @@ svc_code svc_loop_post_after(svc_loop *loop, int64_t delay_ns, svc_task_fn fn, v
     if (!d)
         return svc_fail_oom();
     *d = (delayed){fn, ud};
-    if (delay_ns < 0)
-        delay_ns = 0;
-    struct timeval tv = {(time_t)(delay_ns / SVC_NSEC_PER_SEC),
-                         (suseconds_t)(delay_ns % SVC_NSEC_PER_SEC / 1000)};
+    struct timeval tv;
+    svc_loop_timeval(delay_ns, &tv);
     /* event_base_once owns the event and frees it after it ran; with
      * threading enabled it may be called from any thread. */
     if (event_base_once(loop->base, -1, EV_TIMEOUT, run_delayed, d, &tv) != 0) {
@@ -259,11 +257,8 @@ svc_code svc_timer_new(svc_loop *loop, svc_task_fn fn, void *ud, svc_timer **out
 
 void svc_timer_arm(svc_timer *t, svc_time deadline)
 {
-    int64_t left = deadline - svc_now();
-    if (left < 0)
-        left = 0;
-    struct timeval tv = {(time_t)(left / SVC_NSEC_PER_SEC),
-                         (suseconds_t)((left % SVC_NSEC_PER_SEC + 999) / 1000)};
+    struct timeval tv;
+    svc_loop_timeval(deadline - svc_now(), &tv);
     evtimer_add(t->ev, &tv);
 }
 
@@ -278,4 +273,13 @@ void svc_timer_free(svc_timer *t)
         return;
     event_free(t->ev); /* event_free deletes first, waiting like disarm */
     free(t);
+}
+
+void svc_loop_timeval(int64_t ns, struct timeval *out)
+{
+    if (ns < 0)
+        ns = 0;
+    int64_t us = ns / 1000 + (ns % 1000 != 0);
+    out->tv_sec = (time_t)(us / 1000000);
+    out->tv_usec = (suseconds_t)(us % 1000000);
 }

@@ -11,6 +11,7 @@
 #include <svccomm/common.h>
 
 struct event_base;
+struct timeval;
 typedef struct svc_loop svc_loop;
 typedef void (*svc_task_fn)(void *ud);
 
@@ -35,6 +36,10 @@ struct event_base *svc_loop_base(svc_loop *loop);
 bool svc_loop_in_thread(const svc_loop *loop);
 /* The loop whose thread this is, or NULL. */
 const svc_loop *svc_loop_current(void);
+
+/* A duration in nanoseconds as libevent wants it, rounded up to the next
+ * microsecond (a timer must not fire early) and never negative. */
+void svc_loop_timeval(int64_t ns, struct timeval *out);
 
 /* One-shot timers on a loop. arm/disarm may be called from any thread;
  * disarm (and free) wait for a callback already running on another thread

@@ -54,27 +54,27 @@ typedef struct grpc_stream {
     bool closed;                     /* nghttp2 closed the stream */
 } grpc_stream;
 
-void grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate);
-void grpc_stream_destroy(grpc_stream *s);
+void svc_grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate);
+void svc_grpc_stream_destroy(grpc_stream *s);
 /* An application thread is about to post a send: the gate closes past
  * GRPC_IN_TRANSIT messages in flight to the loop. */
-void grpc_stream_posted(grpc_stream *s);
+void svc_grpc_stream_posted(grpc_stream *s);
 /* Frames `m` (taken) onto the stream, gzip'd when asked and accepted, and
  * resumes nghttp2 if it waited. `posted`: it came through
- * grpc_stream_posted. The gate closes while `out` is past GRPC_OUT_HIGH. */
-svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
+ * svc_grpc_stream_posted. The gate closes while `out` is past GRPC_OUT_HIGH. */
+svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
 /* nghttp2's data source read callback body: copies from `out`. */
-ssize_t grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
+ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
 /* Called for each DATA chunk: deframes, and for each message calls
  * deliver(ud, msg) with its payload (decompressed; content type `ct`). */
-svc_code grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
+svc_code svc_grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
                           const char *ct, svc_code (*deliver)(void *ud, svc_msg *m), void *ud);
 /* The application consumed the oldest delivered message: give back its
  * window. With `all`, every delivered message's (unary calls, whose one
  * message is bounded by the size limit anyway). */
-void grpc_stream_consumed(grpc_stream *s, bool all);
+void svc_grpc_stream_consumed(grpc_stream *s, bool all);
 /* Nudges nghttp2 to send what the stream has queued. */
-void grpc_stream_resume(grpc_stream *s);
+void svc_grpc_stream_resume(grpc_stream *s);
 
 /* ---- connections ---- */
 
@@ -114,31 +114,31 @@ struct grpc_conn {
 
 /* A connection on `loop` over socket `fd` (-1 = connect to `to`), TLS when
  * `ssl` is given (taken). NULL when out of resources. */
-grpc_conn *grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
+grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
                          bool server, int fd, SSL *ssl, const struct sockaddr *to,
                          socklen_t to_len);
 /* Sends what nghttp2 has queued; closes the connection when it is done. */
-void grpc_conn_flush(grpc_conn *c);
+void svc_grpc_conn_flush(grpc_conn *c);
 /* Closes at once (streams are told through role->lost). */
-void grpc_conn_close(grpc_conn *c, const char *why);
+void svc_grpc_conn_close(grpc_conn *c, const char *why);
 /* Graceful: GOAWAY now, close when the last stream ended. */
-void grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug);
-void grpc_conn_link(grpc_conn *c, grpc_stream *s);
-void grpc_conn_unlink(grpc_conn *c, grpc_stream *s);
+void svc_grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug);
+void svc_grpc_conn_link(grpc_conn *c, grpc_stream *s);
+void svc_grpc_conn_unlink(grpc_conn *c, grpc_stream *s);
 /* The nghttp2 callbacks both roles share (sending, strikes reset). */
-void grpc_conn_common_callbacks(nghttp2_session_callbacks *cb);
+void svc_grpc_conn_common_callbacks(nghttp2_session_callbacks *cb);
 /* What both roles do with PING and GOAWAY frames; roles call it first in
  * their on_frame_recv. */
-int grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f);
+int svc_grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f);
 
 /* ---- TLS ---- */
-svc_code grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out);
-svc_code grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out);
+svc_code svc_grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out);
+svc_code svc_grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out);
 /* A client session for `name` (SNI and, unless insecure, the name the
  * certificate must carry). */
-SSL *grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name);
+SSL *svc_grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name);
 /* Why the handshake failed, for a status message. */
-void grpc_tls_error(struct bufferevent *bev, char *out, size_t n);
+void svc_grpc_tls_error(struct bufferevent *bev, char *out, size_t n);
 
 /* ---- the two roles (grpc_server.c, grpc_client.c) ---- */
 svc_code svc_grpc_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
@@ -154,15 +154,15 @@ const char *svc_grpc_call_peer(const svc_call *c);
 svc_code svc_grpc_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
                               svc_channel **out);
 void svc_grpc_channel_free(svc_channel *ch);
-void svc_grpc_call_start(svc_channel *ch, svc_ccall *cc);
-void svc_grpc_call_cancel(svc_channel *ch, svc_ccall *cc);
-void svc_grpc_stream_start(svc_channel *ch, svc_ccall *cc);
-svc_code svc_grpc_stream_send(svc_channel *ch, svc_ccall *cc, svc_msg *m);
-svc_code svc_grpc_stream_close_send(svc_channel *ch, svc_ccall *cc);
-void svc_grpc_stream_consumed(svc_channel *ch, svc_ccall *cc, size_t bytes);
+void svc_grpc_ccall_start(svc_channel *ch, svc_ccall *cc);
+void svc_grpc_ccall_cancel(svc_channel *ch, svc_ccall *cc);
+void svc_grpc_cstream_start(svc_channel *ch, svc_ccall *cc);
+svc_code svc_grpc_cstream_send(svc_channel *ch, svc_ccall *cc, svc_msg *m);
+svc_code svc_grpc_cstream_close_send(svc_channel *ch, svc_ccall *cc);
+void svc_grpc_cstream_consumed(svc_channel *ch, svc_ccall *cc, size_t bytes);
 
 /* Runs fn(ud) on `loop`: at once when this is its thread, else posted. */
-void grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud);
+void svc_grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud);
 
 /* Settings both roles announce. */
 #define GRPC_STREAM_WINDOW (1 << 20)       /* per stream */

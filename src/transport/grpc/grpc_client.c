@@ -95,7 +95,7 @@ static void set_state(grpc_channel *ch, chan_state st)
 
 static void cstream_free(grpc_cstream *cs)
 {
-    grpc_stream_destroy(&cs->s);
+    svc_grpc_stream_destroy(&cs->s);
     svc_msg_free(cs->headers);
     svc_msg_free(cs->trailers);
     svc_msg_free(cs->reply);
@@ -153,7 +153,7 @@ static void finish(grpc_cstream *cs, uint32_t rst)
 {
     svc_ccall *cc = cs->cc;
     if (cs->s.conn) {
-        grpc_conn_unlink(cs->s.conn, &cs->s);
+        svc_grpc_conn_unlink(cs->s.conn, &cs->s);
         if (cs->s.id > 0 && !cs->s.closed)
             nghttp2_session_set_stream_user_data(cs->s.conn->h2, cs->s.id, NULL);
     }
@@ -190,7 +190,7 @@ static ssize_t read_request(nghttp2_session *h2, int32_t id, uint8_t *buf, size_
     (void)h2;
     (void)id;
     (void)ud;
-    return grpc_stream_read(src->ptr, buf, len, flags);
+    return svc_grpc_stream_read(src->ptr, buf, len, flags);
 }
 
 static void submit(grpc_cstream *cs, grpc_conn *c)
@@ -200,33 +200,33 @@ static void submit(grpc_cstream *cs, grpc_conn *c)
     char path[1024], timeout[16];
     snprintf(path, sizeof path, "/%s", cc->method);
     grpc_nv l = {0};
-    grpc_nv_add(&l, ":method", "POST");
-    grpc_nv_add(&l, ":scheme", ch->scheme);
-    grpc_nv_add(&l, ":path", path);
-    grpc_nv_add(&l, ":authority", ch->authority);
-    grpc_nv_add(&l, "content-type", svc_grpc_content_type(svc_msg_content_type(cc->req)));
-    grpc_nv_add(&l, "te", "trailers");
-    grpc_nv_add(&l, "user-agent", ch->user_agent);
-    grpc_nv_add(&l, "grpc-accept-encoding", "identity,gzip");
+    svc_grpc_nv_add(&l, ":method", "POST");
+    svc_grpc_nv_add(&l, ":scheme", ch->scheme);
+    svc_grpc_nv_add(&l, ":path", path);
+    svc_grpc_nv_add(&l, ":authority", ch->authority);
+    svc_grpc_nv_add(&l, "content-type", svc_grpc_content_type(svc_msg_content_type(cc->req)));
+    svc_grpc_nv_add(&l, "te", "trailers");
+    svc_grpc_nv_add(&l, "user-agent", ch->user_agent);
+    svc_grpc_nv_add(&l, "grpc-accept-encoding", "identity,gzip");
     if (cc->req->compress)
-        grpc_nv_add(&l, "grpc-encoding", "gzip");
+        svc_grpc_nv_add(&l, "grpc-encoding", "gzip");
     if (cc->deadline) {
         svc_timeout_format(cc->deadline - svc_now(), timeout);
-        grpc_nv_add(&l, "grpc-timeout", timeout);
+        svc_grpc_nv_add(&l, "grpc-timeout", timeout);
     }
-    grpc_nv_metadata(&l, &cc->req->md);
+    svc_grpc_nv_metadata(&l, &cc->req->md);
     cs->s.conn = c;
     nghttp2_data_provider prd = {.source.ptr = &cs->s, .read_callback = read_request};
     int32_t id = l.oom ? -1 : nghttp2_submit_request(c->h2, NULL, l.v, l.n, &prd, cs);
-    grpc_nv_free(&l);
+    svc_grpc_nv_free(&l);
     if (id < 0) {
         cs->s.conn = NULL;
         fail(cs, SVC_INTERNAL, l.oom ? "out of memory" : nghttp2_strerror(id));
         return;
     }
     cs->s.id = id;
-    grpc_conn_link(c, &cs->s);
-    grpc_conn_flush(c);
+    svc_grpc_conn_link(c, &cs->s);
+    svc_grpc_conn_flush(c);
 }
 
 /* A ready connection with room for another stream, or NULL. */
@@ -256,11 +256,12 @@ static void connect_now(grpc_channel *ch)
     if (ch->n_conns >= MAX_CONNS)
         return; /* the calls wait for room on the ones there are */
     SSL *ssl = NULL;
-    if (ch->ssl_ctx && !(ssl = grpc_tls_client_ssl(ch->ssl_ctx, ch->tls_name, ch->verify_name))) {
+    if (ch->ssl_ctx &&
+        !(ssl = svc_grpc_tls_client_ssl(ch->ssl_ctx, ch->tls_name, ch->verify_name))) {
         fail_pending(ch, "cannot set up TLS");
         return;
     }
-    grpc_conn *c = grpc_conn_new(ch->ctx, ch->loop, &client_role, ch, false, -1, ssl,
+    grpc_conn *c = svc_grpc_conn_new(ch->ctx, ch->loop, &client_role, ch, false, -1, ssl,
                                  (struct sockaddr *)&ch->addr, ch->addr_len);
     if (!c) {
         fail_pending(ch, "out of resources for a connection");
@@ -274,7 +275,7 @@ static void connect_now(grpc_channel *ch)
     if (ch->state != CHAN_READY)
         set_state(ch, CHAN_CONNECTING);
     if (c->bev_failed)
-        grpc_conn_close(c, "connect failed");
+        svc_grpc_conn_close(c, "connect failed");
 }
 
 static void enqueue(grpc_channel *ch, grpc_cstream *cs)
@@ -319,7 +320,7 @@ static void begin(grpc_channel *ch, svc_ccall *cc, bool unary)
         svc_ccall_release(cc);
         return;
     }
-    grpc_stream_init(&cs->s, NULL, svc_ccall_max_reply(cc), cc->flow);
+    svc_grpc_stream_init(&cs->s, NULL, svc_ccall_max_reply(cc), cc->flow);
     cs->cc = cc;
     cs->ch = ch;
     cs->unary = unary;
@@ -336,18 +337,18 @@ static void begin(grpc_channel *ch, svc_ccall *cc, bool unary)
             cstream_free(cs);
             return;
         }
-        grpc_stream_send(&cs->s, m, false); /* queued until submitted */
+        svc_grpc_stream_send(&cs->s, m, false); /* queued until submitted */
         cs->s.out_end = true;
     }
-    grpc_on_loop(ch->loop, start, cs);
+    svc_grpc_on_loop(ch->loop, start, cs);
 }
 
-void svc_grpc_call_start(svc_channel *base, svc_ccall *cc)
+void svc_grpc_ccall_start(svc_channel *base, svc_ccall *cc)
 {
     begin((grpc_channel *)base, cc, true);
 }
 
-void svc_grpc_stream_start(svc_channel *base, svc_ccall *cc)
+void svc_grpc_cstream_start(svc_channel *base, svc_ccall *cc)
 {
     begin((grpc_channel *)base, cc, false);
 }
@@ -417,7 +418,7 @@ static svc_code deliver(void *ud, svc_msg *m)
         return svc_fail(SVC_INTERNAL, "a unary response carried more than one message");
     }
     cs->reply = m;
-    grpc_stream_consumed(&cs->s, true);
+    svc_grpc_stream_consumed(&cs->s, true);
     return SVC_OK;
 }
 
@@ -441,7 +442,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
         nghttp2_session_consume(c->h2, id, len);
         return 0;
     }
-    svc_code rc = grpc_stream_data(&cs->s, data, len, cs->resp_gzip,
+    svc_code rc = svc_grpc_stream_data(&cs->s, data, len, cs->resp_gzip,
                                    cs->resp_json ? SVC_CT_JSON : SVC_CT_PROTO, deliver, cs);
     if (rc)
         reset(cs, rc, svc_last_error());
@@ -451,7 +452,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
     grpc_conn *c = ud;
-    grpc_conn_on_frame_recv(c, f);
+    svc_grpc_conn_on_frame_recv(c, f);
     if (f->hd.type == NGHTTP2_GOAWAY) {
         c->goaway_received = true; /* new calls go elsewhere */
         return 0;
@@ -514,7 +515,8 @@ static void back_off(grpc_channel *ch)
         ch->backoff_ns = BACKOFF_MAX_NS;
     double jitter = 1.0 + BACKOFF_JITTER * (2.0 * (double)(svc_random_u64() >> 11) / 0x1p53 - 1.0);
     int64_t wait = (int64_t)((double)ch->backoff_ns * jitter);
-    struct timeval tv = {(time_t)(wait / SVC_NSEC_PER_SEC), (suseconds_t)(wait % SVC_NSEC_PER_SEC / 1000)};
+    struct timeval tv;
+    svc_loop_timeval(wait, &tv);
     evtimer_add(ch->retry, &tv);
 }
 
@@ -564,7 +566,7 @@ static void make_callbacks(void)
     nghttp2_session_callbacks *cb;
     if (nghttp2_session_callbacks_new(&cb) != 0)
         return;
-    grpc_conn_common_callbacks(cb);
+    svc_grpc_conn_common_callbacks(cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
@@ -596,7 +598,7 @@ static void run_call_task(void *arg)
     } else if (t->kind == CANCEL) {
         if (cs->s.conn && cs->s.id > 0) {
             nghttp2_submit_rst_stream(cs->s.conn->h2, NGHTTP2_FLAG_NONE, cs->s.id, NGHTTP2_CANCEL);
-            grpc_conn_flush(cs->s.conn); /* on_stream_close finishes it */
+            svc_grpc_conn_flush(cs->s.conn); /* on_stream_close finishes it */
         } else {
             /* Still waiting for a connection: take it out of the queue. */
             grpc_channel *ch = cs->ch;
@@ -613,12 +615,12 @@ static void run_call_task(void *arg)
             finish(cs, NGHTTP2_CANCEL);
         }
     } else if (t->kind == SEND) {
-        grpc_stream_send(&cs->s, t->msg, true);
+        svc_grpc_stream_send(&cs->s, t->msg, true);
     } else if (t->kind == CLOSE_SEND) {
         cs->s.out_end = true;
-        grpc_stream_resume(&cs->s);
+        svc_grpc_stream_resume(&cs->s);
     } else {
-        grpc_stream_consumed(&cs->s, false);
+        svc_grpc_stream_consumed(&cs->s, false);
     }
     svc_ccall_release(t->cc);
     free(t);
@@ -633,29 +635,29 @@ static svc_code post_call_task(grpc_channel *ch, svc_ccall *cc, svc_msg *m, int 
     }
     svc_ccall_hold(cc);
     *t = (call_task){cc, m, kind};
-    grpc_on_loop(ch->loop, run_call_task, t);
+    svc_grpc_on_loop(ch->loop, run_call_task, t);
     return SVC_OK;
 }
 
-void svc_grpc_call_cancel(svc_channel *base, svc_ccall *cc)
+void svc_grpc_ccall_cancel(svc_channel *base, svc_ccall *cc)
 {
     post_call_task((grpc_channel *)base, cc, NULL, CANCEL);
 }
 
-svc_code svc_grpc_stream_send(svc_channel *base, svc_ccall *cc, svc_msg *m)
+svc_code svc_grpc_cstream_send(svc_channel *base, svc_ccall *cc, svc_msg *m)
 {
     grpc_cstream *cs = cc->tdata; /* set before the stream was started */
     if (cs)
-        grpc_stream_posted(&cs->s);
+        svc_grpc_stream_posted(&cs->s);
     return post_call_task((grpc_channel *)base, cc, m, SEND);
 }
 
-svc_code svc_grpc_stream_close_send(svc_channel *base, svc_ccall *cc)
+svc_code svc_grpc_cstream_close_send(svc_channel *base, svc_ccall *cc)
 {
     return post_call_task((grpc_channel *)base, cc, NULL, CLOSE_SEND);
 }
 
-void svc_grpc_stream_consumed(svc_channel *base, svc_ccall *cc, size_t bytes)
+void svc_grpc_cstream_consumed(svc_channel *base, svc_ccall *cc, size_t bytes)
 {
     (void)bytes; /* the stream knows each message's wire size */
     post_call_task((grpc_channel *)base, cc, NULL, CONSUMED);
@@ -710,7 +712,8 @@ svc_code svc_grpc_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client
     ch->max_msg = o->max_message_size ? o->max_message_size : ctx->max_message_size;
     bool v6 = strchr(url->host, ':') != NULL;
     char authority[300], ua[64];
-    snprintf(authority, sizeof authority, "%s%s%s:%d", v6 ? "[" : "", url->host, v6 ? "]" : "", port);
+    snprintf(authority, sizeof authority, "%s%s%s:%d", v6 ? "[" : "", url->host, v6 ? "]" : "",
+             port);
     snprintf(ua, sizeof ua, "svccomm-c/%s", SVC_VERSION_STRING);
     ch->scheme = strdup(tls ? "https" : "http");
     ch->authority = strdup(authority);
@@ -722,7 +725,7 @@ svc_code svc_grpc_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client
     if (rc == SVC_OK)
         rc = resolve(ch, url, port);
     if (rc == SVC_OK && tls)
-        rc = grpc_tls_client_ctx(&o->tls, &ch->ssl_ctx);
+        rc = svc_grpc_tls_client_ctx(&o->tls, &ch->ssl_ctx);
     if (rc == SVC_OK && !(ch->retry = evtimer_new(svc_loop_base(ch->loop), retry_now, ch)))
         rc = svc_fail_oom();
     if (rc) {
@@ -744,7 +747,7 @@ static void close_all(void *arg)
     evtimer_del(ch->retry);
     fail_pending(ch, "channel closed");
     for (grpc_conn *c = ch->conns; c; c = c->next)
-        grpc_conn_close(c, "channel closed");
+        svc_grpc_conn_close(c, "channel closed");
 }
 
 static void nothing(void *arg)

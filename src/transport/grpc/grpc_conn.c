@@ -3,7 +3,7 @@
  * out through a bufferevent (TLS or not) with back-pressure, keepalive
  * PINGs, ping-abuse strikes, GOAWAY, and teardown.
  *
- * Closing is two steps: grpc_conn_close() marks the connection dead, stops
+ * Closing is two steps: svc_grpc_conn_close() marks the connection dead, stops
  * its I/O and ends its streams at once; the memory goes in a task posted to
  * the loop, after nghttp2 and libevent have left the stack.
  */
@@ -23,13 +23,13 @@
 #define MIN_PING_INTERVAL_NS (INT64_C(5) * 60 * SVC_NSEC_PER_SEC)
 #define MAX_PING_STRIKES 2
 
-void grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud)
+void svc_grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud)
 {
     if (svc_loop_in_thread(loop) || svc_loop_post(loop, fn, ud) != SVC_OK)
         fn(ud); /* posting only fails when out of memory */
 }
 
-void grpc_conn_link(grpc_conn *c, grpc_stream *s)
+void svc_grpc_conn_link(grpc_conn *c, grpc_stream *s)
 {
     s->conn = c;
     s->prev = NULL;
@@ -40,7 +40,7 @@ void grpc_conn_link(grpc_conn *c, grpc_stream *s)
     c->n_streams++;
 }
 
-void grpc_conn_unlink(grpc_conn *c, grpc_stream *s)
+void svc_grpc_conn_unlink(grpc_conn *c, grpc_stream *s)
 {
     if (!s->prev && c->streams != s)
         return; /* not linked */
@@ -65,7 +65,7 @@ static void teardown(void *arg)
     free(c);
 }
 
-void grpc_conn_close(grpc_conn *c, const char *why)
+void svc_grpc_conn_close(grpc_conn *c, const char *why)
 {
     if (c->dead)
         return;
@@ -79,28 +79,28 @@ void grpc_conn_close(grpc_conn *c, const char *why)
         svc_log_error(c->ctx, "grpc", "out of memory: a connection leaks");
 }
 
-void grpc_conn_flush(grpc_conn *c)
+void svc_grpc_conn_flush(grpc_conn *c)
 {
     if (c->dead)
         return;
     int rv = nghttp2_session_send(c->h2);
     if (rv != 0) {
-        grpc_conn_close(c, nghttp2_strerror(rv));
+        svc_grpc_conn_close(c, nghttp2_strerror(rv));
         return;
     }
     /* Both sides said goodbye and nothing is left to write: done. */
     if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        grpc_conn_close(c, "finished");
+        svc_grpc_conn_close(c, "finished");
 }
 
-void grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug)
+void svc_grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug)
 {
     if (c->dead)
         return;
     nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
                           error_code, (const uint8_t *)debug, debug ? strlen(debug) : 0);
-    grpc_conn_flush(c);
+    svc_grpc_conn_flush(c);
 }
 
 /* ---- I/O ---- */
@@ -116,20 +116,20 @@ static void on_read(struct bufferevent *bev, void *arg)
         for (int i = 0; i < n && i < 16 && !c->dead; i++) {
             ssize_t rv = nghttp2_session_mem_recv(c->h2, v[i].iov_base, v[i].iov_len);
             if (rv < 0) {
-                grpc_conn_close(c, nghttp2_strerror((int)rv));
+                svc_grpc_conn_close(c, nghttp2_strerror((int)rv));
                 return;
             }
             total += v[i].iov_len;
         }
         evbuffer_drain(in, total);
     }
-    grpc_conn_flush(c);
+    svc_grpc_conn_flush(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
     (void)bev;
-    grpc_conn_flush(arg); /* the output drained below the low-water mark */
+    svc_grpc_conn_flush(arg); /* the output drained below the low-water mark */
 }
 
 /* The peer chose HTTP/2, as gRPC requires. */
@@ -150,19 +150,19 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     char why[256];
     if (what & BEV_EVENT_CONNECTED) {
         if (!alpn_is_h2(bev)) {
-            grpc_conn_close(c, "the peer did not negotiate HTTP/2 (ALPN h2)");
+            svc_grpc_conn_close(c, "the peer did not negotiate HTTP/2 (ALPN h2)");
             return;
         }
         c->is_ready = true;
         c->role->ready(c);
-        grpc_conn_flush(c);
+        svc_grpc_conn_flush(c);
         return;
     }
     if (what & BEV_EVENT_EOF) {
-        grpc_conn_close(c, "the peer closed the connection");
+        svc_grpc_conn_close(c, "the peer closed the connection");
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        grpc_tls_error(bev, why, sizeof why);
-        grpc_conn_close(c, why);
+        svc_grpc_tls_error(bev, why, sizeof why);
+        svc_grpc_conn_close(c, why);
     }
 }
 
@@ -181,7 +181,8 @@ static ssize_t send_cb(nghttp2_session *h2, const uint8_t *data, size_t len, int
 
 static void arm_keepalive(grpc_conn *c, int64_t ns)
 {
-    struct timeval tv = {(time_t)(ns / SVC_NSEC_PER_SEC), (suseconds_t)(ns % SVC_NSEC_PER_SEC / 1000)};
+    struct timeval tv;
+    svc_loop_timeval(ns, &tv);
     evtimer_add(c->keepalive, &tv);
 }
 
@@ -191,13 +192,13 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
     (void)what;
     grpc_conn *c = arg;
     if (c->ping_outstanding) {
-        grpc_conn_close(c, "keepalive PING not answered in time");
+        svc_grpc_conn_close(c, "keepalive PING not answered in time");
         return;
     }
     nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL);
     c->ping_outstanding = true;
     arm_keepalive(c, KEEPALIVE_TIMEOUT_NS);
-    grpc_conn_flush(c);
+    svc_grpc_conn_flush(c);
 }
 
 static bool ends_stream(const nghttp2_frame *f)
@@ -236,7 +237,7 @@ static int on_frame_recv_common(grpc_conn *c, const nghttp2_frame *f)
         if (c->server && c->last_ping_recv && now - c->last_ping_recv < MIN_PING_INTERVAL_NS &&
             ++c->ping_strikes > MAX_PING_STRIKES) {
             /* As gRPC does with clients that ping too eagerly. */
-            grpc_conn_goaway(c, NGHTTP2_ENHANCE_YOUR_CALM, "too_many_pings");
+            svc_grpc_conn_goaway(c, NGHTTP2_ENHANCE_YOUR_CALM, "too_many_pings");
             return 0;
         }
         c->last_ping_recv = now;
@@ -260,12 +261,12 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
-int grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f)
+int svc_grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f)
 {
     return on_frame_recv_common(c, f);
 }
 
-void grpc_conn_common_callbacks(nghttp2_session_callbacks *cb)
+void svc_grpc_conn_common_callbacks(nghttp2_session_callbacks *cb)
 {
     nghttp2_session_callbacks_set_send_callback(cb, send_cb);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
@@ -292,10 +293,11 @@ static bool start_session(grpc_conn *c)
          c->server ? GRPC_MAX_CONCURRENT_STREAMS : 0},
     };
     return nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 3) == 0 &&
-           nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, GRPC_CONN_WINDOW) == 0;
+           nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0,
+                                                 GRPC_CONN_WINDOW) == 0;
 }
 
-grpc_conn *grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
+grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
                          bool server, int fd, SSL *ssl, const struct sockaddr *to,
                          socklen_t to_len)
 {

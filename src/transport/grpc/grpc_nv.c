@@ -19,7 +19,7 @@ static bool grow(void **v, size_t *cap, size_t n, size_t size)
     return true;
 }
 
-void grpc_nv_add(grpc_nv *l, const char *name, const char *value)
+void svc_grpc_nv_add(grpc_nv *l, const char *name, const char *value)
 {
     if (l->oom || !grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) {
         l->oom = true;
@@ -29,7 +29,7 @@ void grpc_nv_add(grpc_nv *l, const char *name, const char *value)
                                 strlen(name), strlen(value), NGHTTP2_NV_FLAG_NONE};
 }
 
-void grpc_nv_own(grpc_nv *l, const char *name, char *value)
+void svc_grpc_nv_own(grpc_nv *l, const char *name, char *value)
 {
     if (!value || !grow((void **)&l->owned, &l->cap_owned, l->n_owned, sizeof *l->owned)) {
         free(value);
@@ -37,12 +37,12 @@ void grpc_nv_own(grpc_nv *l, const char *name, char *value)
         return;
     }
     l->owned[l->n_owned++] = value;
-    grpc_nv_add(l, name, value);
+    svc_grpc_nv_add(l, name, value);
 }
 
 /* gRPC implementations send "-bin" values unpadded and accept padding; we
  * send them padded, which all of them accept. */
-void grpc_nv_metadata(grpc_nv *l, const svc_md *md)
+void svc_grpc_nv_metadata(grpc_nv *l, const svc_md *md)
 {
     for (size_t i = 0; i < md->n; i++) {
         const svc_md_entry *e = &md->v[i];
@@ -53,14 +53,14 @@ void grpc_nv_metadata(grpc_nv *l, const svc_md *md)
             char *b64 = malloc(svc_base64_encoded_size(e->value_len));
             if (b64)
                 svc_base64_encode(e->value, e->value_len, b64);
-            grpc_nv_own(l, e->key, b64);
+            svc_grpc_nv_own(l, e->key, b64);
         } else {
-            grpc_nv_add(l, e->key, e->value);
+            svc_grpc_nv_add(l, e->key, e->value);
         }
     }
 }
 
-void grpc_nv_free(grpc_nv *l)
+void svc_grpc_nv_free(grpc_nv *l)
 {
     for (size_t i = 0; i < l->n_owned; i++)
         free(l->owned[i]);

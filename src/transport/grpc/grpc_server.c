@@ -69,13 +69,13 @@ static grpc_role server_role;
 static void stream_gone(grpc_sstream *st)
 {
     if (st->s.conn)
-        grpc_conn_unlink(st->s.conn, &st->s);
+        svc_grpc_conn_unlink(st->s.conn, &st->s);
     st->s.closed = true;
     if (st->call_made) {
         svc_call_abandon(&st->base);
         svc_call_unref(&st->base);
     } else {
-        grpc_stream_destroy(&st->s);
+        svc_grpc_stream_destroy(&st->s);
         svc_msg_free(st->req);
         free(st->path);
         free(st);
@@ -85,7 +85,7 @@ static void stream_gone(grpc_sstream *st)
 void svc_grpc_call_free(svc_call *c)
 {
     grpc_sstream *st = (grpc_sstream *)c;
-    grpc_stream_destroy(&st->s);
+    svc_grpc_stream_destroy(&st->s);
     svc_msg_free(st->trailers);
     free(st->path);
     free(st);
@@ -116,21 +116,21 @@ static void nv_status(grpc_nv *l, const svc_msg *resp)
 {
     char code[4];
     snprintf(code, sizeof code, "%d", resp ? (int)resp->status : SVC_RESOURCE_EXHAUSTED);
-    grpc_nv_own(l, "grpc-status", strdup(code));
+    svc_grpc_nv_own(l, "grpc-status", strdup(code));
     const char *msg = resp ? svc_msg_status_message(resp) : "out of memory";
     if (*msg)
-        grpc_nv_own(l, "grpc-message", svc_grpc_message_encode(msg));
+        svc_grpc_nv_own(l, "grpc-message", svc_grpc_message_encode(msg));
     if (resp)
-        grpc_nv_metadata(l, &resp->md);
+        svc_grpc_nv_metadata(l, &resp->md);
 }
 
 static void nv_response_head(grpc_nv *l, grpc_sstream *st)
 {
-    grpc_nv_add(l, ":status", "200");
-    grpc_nv_add(l, "content-type", st->json ? "application/grpc+json" : "application/grpc");
+    svc_grpc_nv_add(l, ":status", "200");
+    svc_grpc_nv_add(l, "content-type", st->json ? "application/grpc+json" : "application/grpc");
     if (st->s.peer_gzip)
-        grpc_nv_add(l, "grpc-encoding", "gzip");
-    grpc_nv_add(l, "grpc-accept-encoding", "identity,gzip");
+        svc_grpc_nv_add(l, "grpc-encoding", "gzip");
+    svc_grpc_nv_add(l, "grpc-accept-encoding", "identity,gzip");
 }
 
 static ssize_t read_response(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
@@ -139,14 +139,14 @@ static ssize_t read_response(nghttp2_session *h2, int32_t id, uint8_t *buf, size
     (void)h2;
     (void)ud;
     grpc_sstream *st = src->ptr;
-    ssize_t n = grpc_stream_read(&st->s, buf, len, flags);
+    ssize_t n = svc_grpc_stream_read(&st->s, buf, len, flags);
     if (n >= 0 && (*flags & NGHTTP2_DATA_FLAG_EOF)) {
         /* The messages are out: the status follows as trailers. */
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         grpc_nv l = {0};
         nv_status(&l, st->trailers);
         nghttp2_submit_trailer(st->s.conn->h2, id, l.v, l.n);
-        grpc_nv_free(&l);
+        svc_grpc_nv_free(&l);
     }
     return n;
 }
@@ -158,10 +158,10 @@ static void send_headers(grpc_sstream *st)
     st->headers_sent = true;
     grpc_nv l = {0};
     nv_response_head(&l, st);
-    grpc_nv_metadata(&l, &st->base.reply_md);
+    svc_grpc_nv_metadata(&l, &st->base.reply_md);
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response};
     nghttp2_submit_response(st->s.conn->h2, st->s.id, l.v, l.n, &prd);
-    grpc_nv_free(&l);
+    svc_grpc_nv_free(&l);
 }
 
 /* An answer before any message: one HEADERS frame ending the stream. */
@@ -170,10 +170,10 @@ static void send_trailers_only(grpc_sstream *st, const svc_msg *resp)
     st->headers_sent = true;
     grpc_nv l = {0};
     nv_response_head(&l, st);
-    grpc_nv_metadata(&l, &st->base.reply_md);
+    svc_grpc_nv_metadata(&l, &st->base.reply_md);
     nv_status(&l, resp);
     nghttp2_submit_response(st->s.conn->h2, st->s.id, l.v, l.n, NULL);
-    grpc_nv_free(&l);
+    svc_grpc_nv_free(&l);
 }
 
 typedef struct answer_task {
@@ -193,14 +193,14 @@ static void run_answer(void *arg)
         else
             svc_msg_free(m);
     } else if (t->kind == TASK_CONSUMED) {
-        grpc_stream_consumed(&st->s, false);
+        svc_grpc_stream_consumed(&st->s, false);
     } else if (t->kind == TASK_SEND) {
         send_headers(st);
-        grpc_stream_send(&st->s, m, true);
+        svc_grpc_stream_send(&st->s, m, true);
     } else if (!st->headers_sent && (!m || m->status != SVC_OK)) {
         send_trailers_only(st, m);
         st->trailers = m;
-        grpc_conn_flush(st->s.conn);
+        svc_grpc_conn_flush(st->s.conn);
     } else {
         send_headers(st);
         svc_msg *last = NULL;
@@ -208,10 +208,10 @@ static void run_answer(void *arg)
          * message before the status. */
         if (m && m->status == SVC_OK && (svc_msg_len(m) || !st->base.flow) &&
             svc_msg_clone(m, &last) == SVC_OK)
-            grpc_stream_send(&st->s, last, false);
+            svc_grpc_stream_send(&st->s, last, false);
         st->trailers = m;
         st->s.out_end = true;
-        grpc_stream_resume(&st->s);
+        svc_grpc_stream_resume(&st->s);
     }
     svc_call_unref(&st->base);
     free(t);
@@ -227,7 +227,7 @@ static svc_code post_answer(svc_call *c, svc_msg *m, int kind)
     }
     svc_call_ref(c);
     *t = (answer_task){st, m, kind};
-    grpc_on_loop(st->loop, run_answer, t);
+    svc_grpc_on_loop(st->loop, run_answer, t);
     return SVC_OK;
 }
 
@@ -238,7 +238,7 @@ void svc_grpc_call_reply(svc_call *c, svc_msg *resp)
 
 svc_code svc_grpc_call_send(svc_call *c, svc_msg *m)
 {
-    grpc_stream_posted(&((grpc_sstream *)c)->s);
+    svc_grpc_stream_posted(&((grpc_sstream *)c)->s);
     return post_answer(c, m, TASK_SEND);
 }
 
@@ -266,12 +266,12 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
         free(st);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
     }
-    grpc_stream_init(&st->s, c, l->max_msg, NULL);
+    svc_grpc_stream_init(&st->s, c, l->max_msg, NULL);
     st->s.id = f->hd.stream_id;
     st->l = l;
     st->loop = c->loop;
     st->peer_addr = c->peer;
-    grpc_conn_link(c, &st->s);
+    svc_grpc_conn_link(c, &st->s);
     nghttp2_session_set_stream_user_data(h2, f->hd.stream_id, st);
     return 0;
 }
@@ -319,9 +319,9 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 static void refuse_http(grpc_sstream *st, const char *status)
 {
     grpc_nv l = {0};
-    grpc_nv_add(&l, ":status", status);
+    svc_grpc_nv_add(&l, ":status", status);
     nghttp2_submit_response(st->s.conn->h2, st->s.id, l.v, l.n, NULL);
-    grpc_nv_free(&l);
+    svc_grpc_nv_free(&l);
 }
 
 /* The request's headers are complete: make the call. */
@@ -405,7 +405,7 @@ static svc_code deliver(void *ud, svc_msg *m)
     m->buf = b;
     req->was_compressed = m->was_compressed;
     svc_msg_free(m);
-    grpc_stream_consumed(&st->s, true);
+    svc_grpc_stream_consumed(&st->s, true);
     return SVC_OK;
 }
 
@@ -419,7 +419,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
         nghttp2_session_consume(c->h2, id, len); /* dropped, but not held against the window */
         return 0;
     }
-    svc_code rc = grpc_stream_data(&st->s, data, len, st->req_gzip,
+    svc_code rc = svc_grpc_stream_data(&st->s, data, len, st->req_gzip,
                                    st->json ? SVC_CT_JSON : SVC_CT_PROTO, deliver, st);
     if (rc) {
         st->failed = true;
@@ -431,7 +431,7 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
     grpc_conn *c = ud;
-    grpc_conn_on_frame_recv(c, f);
+    svc_grpc_conn_on_frame_recv(c, f);
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
     grpc_sstream *st = stream_of(h2, f->hd.stream_id);
@@ -495,7 +495,7 @@ static void make_callbacks(void)
     nghttp2_session_callbacks *cb;
     if (nghttp2_session_callbacks_new(&cb) != 0)
         return; /* svc_grpc_listen reports it */
-    grpc_conn_common_callbacks(cb);
+    svc_grpc_conn_common_callbacks(cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
@@ -527,7 +527,7 @@ static void start_conn(void *arg)
     SSL *ssl = l->ssl_ctx ? SSL_new(l->ssl_ctx) : NULL;
     grpc_conn *c = (l->ssl_ctx && !ssl)
                        ? NULL
-                       : grpc_conn_new(l->ctx, a->loop, &server_role, l, true, a->fd, ssl,
+                       : svc_grpc_conn_new(l->ctx, a->loop, &server_role, l, true, a->fd, ssl,
                                        (struct sockaddr *)&a->addr, a->len);
     if (!c) {
         close(a->fd);
@@ -543,7 +543,7 @@ static void start_conn(void *arg)
         l->conns = c;
         pthread_mutex_unlock(&l->mu);
         svc_counter_add(l->accepted, 1);
-        grpc_conn_flush(c); /* our SETTINGS */
+        svc_grpc_conn_flush(c); /* our SETTINGS */
     }
     free(a);
 }
@@ -567,7 +567,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     pthread_mutex_unlock(&l->mu);
     *a = (accepted){l, svc_ctx_loop(l->ctx), fd, {0}, (socklen_t)len};
     memcpy(&a->addr, addr, (size_t)len);
-    grpc_on_loop(a->loop, start_conn, a);
+    svc_grpc_on_loop(a->loop, start_conn, a);
 }
 
 /* ---- listeners ---- */
@@ -603,7 +603,8 @@ static void start_listening(void *arg)
                                             LEV_OPT_CLOSE_ON_EXEC,
                                         1024, (struct sockaddr *)&t->ss, (int)t->len);
     if (!t->l->lev) {
-        snprintf(t->error, sizeof t->error, "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        snprintf(t->error, sizeof t->error, "%s",
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         t->rc = SVC_UNAVAILABLE;
     }
 }
@@ -654,7 +655,7 @@ svc_code svc_grpc_listen(svc_server *s, const svc_url *url, const svc_listen_opt
     l->loop = svc_ctx_loop(l->ctx);
     l->max_msg = o->max_body ? o->max_body : l->ctx->max_message_size;
     listen_task t = {.l = l};
-    svc_code rc = tls ? grpc_tls_server_ctx(&o->tls, &l->ssl_ctx) : SVC_OK;
+    svc_code rc = tls ? svc_grpc_tls_server_ctx(&o->tls, &l->ssl_ctx) : SVC_OK;
     if (rc == SVC_OK)
         rc = bind_socket(url, &t.ss, &t.len);
     if (rc == SVC_OK) {
@@ -687,17 +688,17 @@ static void shutdown_notice(grpc_conn *c)
 {
     /* "Finish what you have, start nothing new" (RFC 7540 §6.8). */
     nghttp2_submit_shutdown_notice(c->h2);
-    grpc_conn_flush(c);
+    svc_grpc_conn_flush(c);
 }
 
 static void final_goaway(grpc_conn *c)
 {
-    grpc_conn_goaway(c, NGHTTP2_NO_ERROR, NULL);
+    svc_grpc_conn_goaway(c, NGHTTP2_NO_ERROR, NULL);
 }
 
 static void force_close(grpc_conn *c)
 {
-    grpc_conn_close(c, "server stopped");
+    svc_grpc_conn_close(c, "server stopped");
 }
 
 typedef struct conn_task {

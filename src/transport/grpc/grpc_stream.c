@@ -11,7 +11,7 @@
 #include "core/msg.h"
 #include "grpc.h"
 
-void grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate)
+void svc_grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate)
 {
     memset(s, 0, sizeof *s);
     s->conn = c;
@@ -21,7 +21,7 @@ void grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gat
     svc_grpc_deframer_init(&s->in, max_in);
 }
 
-void grpc_stream_destroy(grpc_stream *s)
+void svc_grpc_stream_destroy(grpc_stream *s)
 {
     if (s->out)
         evbuffer_free(s->out);
@@ -29,14 +29,14 @@ void grpc_stream_destroy(grpc_stream *s)
     free(s->credits.v);
 }
 
-void grpc_stream_resume(grpc_stream *s)
+void svc_grpc_stream_resume(grpc_stream *s)
 {
     if (s->deferred && s->conn && s->id > 0 && !s->closed) {
         s->deferred = false;
         nghttp2_session_resume_data(s->conn->h2, s->id);
     }
     if (s->conn)
-        grpc_conn_flush(s->conn);
+        svc_grpc_conn_flush(s->conn);
 }
 
 /* Opens the gate when neither limit holds it shut. Any thread. */
@@ -46,7 +46,7 @@ static void maybe_open(grpc_stream *s)
         svc_flow_set_writable(s->gate, true);
 }
 
-void grpc_stream_posted(grpc_stream *s)
+void svc_grpc_stream_posted(grpc_stream *s)
 {
     if (atomic_fetch_add(&s->in_transit, 1) + 1 >= GRPC_IN_TRANSIT && s->gate) {
         svc_flow_set_writable(s->gate, false);
@@ -54,7 +54,7 @@ void grpc_stream_posted(grpc_stream *s)
     }
 }
 
-svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
+svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
 {
     if (posted)
         atomic_fetch_sub(&s->in_transit, 1);
@@ -81,11 +81,11 @@ svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
     } else if (posted) {
         maybe_open(s);
     }
-    grpc_stream_resume(s);
+    svc_grpc_stream_resume(s);
     return SVC_OK;
 }
 
-ssize_t grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags)
+ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags)
 {
     int n = evbuffer_remove(s->out, buf, len);
     if (n < 0)
@@ -128,7 +128,7 @@ static void give_back(grpc_stream *s, size_t n)
 {
     if (n && s->conn && s->id > 0 && !s->closed) {
         nghttp2_session_consume(s->conn->h2, s->id, n);
-        grpc_conn_flush(s->conn);
+        svc_grpc_conn_flush(s->conn);
     }
 }
 
@@ -145,7 +145,7 @@ static void give_back_partial(grpc_stream *s)
     }
 }
 
-void grpc_stream_consumed(grpc_stream *s, bool all)
+void svc_grpc_stream_consumed(grpc_stream *s, bool all)
 {
     size_t n = 0;
     do {
@@ -196,7 +196,7 @@ static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed
     return d->deliver(d->ud, m);
 }
 
-svc_code grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
+svc_code svc_grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
                           const char *ct, svc_code (*deliver)(void *ud, svc_msg *m), void *ud)
 {
     deliver_ctx d = {s, gunzip_ok, ct, deliver, ud};

@@ -59,7 +59,7 @@ static svc_code load_identity(SSL_CTX *ctx, const svc_tls_opts *o)
     return SVC_OK;
 }
 
-svc_code grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out)
+svc_code svc_grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out)
 {
     if (!o->cert_file || !o->key_file)
         return svc_fail(SVC_INVALID_ARGUMENT, "grpcs:// needs a certificate and a key file");
@@ -84,7 +84,7 @@ svc_code grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out)
     return SVC_OK;
 }
 
-svc_code grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out)
+svc_code svc_grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out)
 {
     SSL_CTX *ctx;
     svc_code rc = new_ctx(TLS_client_method(), &ctx);
@@ -110,7 +110,7 @@ svc_code grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out)
     return SVC_OK;
 }
 
-SSL *grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name)
+SSL *svc_grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name)
 {
     SSL *ssl = SSL_new(ctx);
     if (!ssl)
@@ -120,7 +120,8 @@ SSL *grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name)
         SSL_set_tlsext_host_name(ssl, name); /* SNI carries names, not addresses */
     if (verify_name) {
         X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
-        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(p, name) : X509_VERIFY_PARAM_set1_host(p, name, 0);
+        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(p, name)
+                    : X509_VERIFY_PARAM_set1_host(p, name, 0);
         if (ok != 1) {
             SSL_free(ssl);
             return NULL;
@@ -129,17 +130,18 @@ SSL *grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name)
     return ssl;
 }
 
-void grpc_tls_error(struct bufferevent *bev, char *out, size_t n)
+void svc_grpc_tls_error(struct bufferevent *bev, char *out, size_t n)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     unsigned long e = bufferevent_get_openssl_error(bev);
     long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
     int err = EVUTIL_SOCKET_ERROR();
     if (verify != X509_V_OK)
         snprintf(out, n, "TLS: certificate verification failed: %s",
                  X509_verify_cert_error_string(verify));
     else if (e)
-        snprintf(out, n, "TLS: %s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
+        snprintf(out, n, "TLS: %s", why ? why : "error");
     else if (err)
         snprintf(out, n, "%s", evutil_socket_error_to_string(err));
     else

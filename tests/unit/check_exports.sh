@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every symbol the libraries define for others to link against starts with
+# svc_: the shared library exports only the API, and the static one (whose
+# internal functions are global so its objects can call each other) keeps
+# to our prefix so that it cannot clash with what an application links.
+set -euo pipefail
+status=0
+check() {
+    local what=$1
+    shift
+    local bad
+    bad=$("$@" | awk '$2 ~ /^[TDRBVW]$/ {print $3}' | grep -v '^svc_' | sort -u || true)
+    if [ -n "$bad" ]; then
+        echo "$what defines symbols without the svc_ prefix:"
+        echo "$bad" | sed 's/^/  /'
+        status=1
+    fi
+}
+check "$1" nm -D --defined-only "$1"
+check "$2" nm -g --defined-only "$2"
+# The API itself is exported (a hidden build would pass the check above).
+nm -D --defined-only "$1" | grep -q ' T svc_server_new$' || { echo "$1 exports no API"; status=1; }
+exit $status
