@@ -108,8 +108,23 @@ SVC_API const char *svc_call_query(const svc_call *c, const char *name);
  * passes, the caller has been answered DEADLINE_EXCEEDED and the call counts
  * as cancelled. */
 SVC_API svc_time svc_call_deadline(const svc_call *c);
-/* True once the caller went away or the deadline passed: stop working. */
+/* True once the caller went away, the deadline passed or the server stopped
+ * serving the call: stop working. */
 SVC_API bool svc_call_cancelled(const svc_call *c);
+/* For handlers that answer later and hold something meanwhile (a watch, a
+ * long poll): fn(c, cancelled, ud) runs exactly once, when the call ends.
+ * - cancelled = true: it ended early (the caller went away, the deadline
+ *   passed, the server stops). It runs on whichever thread noticed (an I/O
+ *   thread, a timer), or at once on this thread if that already happened,
+ *   and must not block. The handler's reference is still the handler's:
+ *   answer the call (the answer is dropped) to give it back, from fn or
+ *   elsewhere.
+ * - cancelled = false: the handler answered; fn runs inside that
+ *   svc_call_reply/svc_call_fail, before it returns.
+ * One per call (SVC_FAILED_PRECONDITION for a second). Only the handler's
+ * reference holder may set it. */
+typedef void (*svc_call_done_fn)(svc_call *c, bool cancelled, void *ud);
+SVC_API svc_code svc_call_on_done(svc_call *c, svc_call_done_fn fn, void *ud);
 /* The transport's name ("rest", "inproc", ...) and the peer's address. */
 SVC_API const char *svc_call_transport(const svc_call *c);
 SVC_API const char *svc_call_peer(const svc_call *c);

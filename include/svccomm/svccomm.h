@@ -16,6 +16,7 @@
 #include "client.h"
 #include "pubsub.h"
 #include "codec.h"
+#include "health.h"
 
 #define SVC_VERSION_MAJOR 0
 #define SVC_VERSION_MINOR 1

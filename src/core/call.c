@@ -79,6 +79,42 @@ static bool settle(svc_call *c, svc_code code, const char *message)
     return true;
 }
 
+enum { HOOK_NONE, HOOK_SET, HOOK_RAN };
+
+/* Runs the done hook if one is set and has not run. */
+static void run_hook(svc_call *c, bool cancelled)
+{
+    if (atomic_exchange(&c->hook_state, HOOK_RAN) == HOOK_SET)
+        c->on_done(c, cancelled, c->on_done_ud);
+}
+
+void svc_call_mark_cancelled(svc_call *c)
+{
+    atomic_store(&c->cancelled, true);
+    run_hook(c, true);
+}
+
+svc_code svc_call_on_done(svc_call *c, svc_call_done_fn fn, void *ud)
+{
+    if (!c || !fn)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_call_on_done needs a call and a function");
+    int state = atomic_load(&c->hook_state);
+    if (state == HOOK_SET)
+        return svc_fail(SVC_FAILED_PRECONDITION, "the call has a done hook already");
+    if (state == HOOK_NONE) {
+        /* Written before the hook is published: whoever swaps it out sees
+         * both. */
+        c->on_done = fn;
+        c->on_done_ud = ud;
+        if (atomic_compare_exchange_strong(&c->hook_state, &state, HOOK_SET))
+            return SVC_OK;
+    }
+    /* Cancelled before the hook was set (the handler, which alone sets
+     * hooks, has not answered yet). */
+    fn(c, true, ud);
+    return SVC_OK;
+}
+
 static svc_code answer(svc_call *c, svc_msg *resp)
 {
     if (!settle(c, resp->status, resp->status_message)) {
@@ -105,6 +141,7 @@ svc_code svc_call_reply(svc_call *c, svc_msg *resp)
         svc_msg_free(resp);
         return svc_fail(SVC_INVALID_ARGUMENT, "no call");
     }
+    run_hook(c, false);
     svc_code rc;
     if (!resp && svc_msg_new(&resp) != SVC_OK) {
         answer_status(c, SVC_RESOURCE_EXHAUSTED, "out of memory");
@@ -133,7 +170,7 @@ svc_code svc_call_fail(svc_call *c, svc_code code, const char *message)
 
 void svc_call_abandon(svc_call *c)
 {
-    atomic_store(&c->cancelled, true);
+    svc_call_mark_cancelled(c);
     /* A caller that left because the deadline passed ended the call by its
      * deadline, whichever side's timer noticed first. */
     bool late = c->deadline && svc_now() >= c->deadline;
@@ -144,7 +181,7 @@ void svc_call_abandon(svc_call *c)
 static void deadline_fired(void *arg)
 {
     svc_call *c = arg;
-    atomic_store(&c->cancelled, true);
+    svc_call_mark_cancelled(c);
     answer_status(c, SVC_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 

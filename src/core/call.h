@@ -28,6 +28,9 @@ struct svc_call {
     atomic_int refs;
     atomic_bool answered;
     atomic_bool cancelled;
+    atomic_int hook_state;     /* svc_call_on_done: none, set, ran */
+    svc_call_done_fn on_done;
+    void *on_done_ud;
     svc_route_result route;    /* how the method resolved, for transports
                                 * that answer "not found" their own way */
     bool resolved;
@@ -75,6 +78,10 @@ svc_route_result svc_call_resolve(svc_call *c);
  * pushes request messages with svc_flow_push(c->flow, m) and ends them with
  * svc_flow_half_close(c->flow). The flow ends when the call is answered. */
 svc_code svc_call_open_flow(svc_call *c);
+/* The call ended early (the caller went away, the deadline passed, the
+ * server stops): svc_call_cancelled() turns true and the handler's done
+ * hook runs. */
+void svc_call_mark_cancelled(svc_call *c);
 /* Runs the handler (or answers UNIMPLEMENTED / NOT_FOUND / UNAVAILABLE). */
 void svc_call_dispatch(svc_call *c);
 /* Answers without running the handler: the transport refuses the request
@@ -102,5 +109,12 @@ svc_ctx *svc_server_ctx(const svc_server *s);
  * or subject per service). Routes are not services. Not under any lock the
  * caller may hold; fn must not register handlers. */
 void svc_server_each_service(svc_server *s, void (*fn)(const char *service, void *ud), void *ud);
+
+/* The server's health service state (services/health.h): attached once
+ * (SVC_ALREADY_EXISTS after), released by svc_server_free, told about the
+ * shutdown before the server waits for its calls. */
+struct svc_health;
+svc_code svc_server_attach_health(svc_server *s, struct svc_health *h);
+struct svc_health *svc_server_health(svc_server *s);
 
 #endif

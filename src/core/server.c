@@ -10,6 +10,7 @@
 #include "ctx.h"
 #include "error.h"
 #include "msg.h"
+#include "services/health.h"
 #include "strmap.h"
 
 #define INFLIGHT_SHARDS 16
@@ -45,7 +46,26 @@ struct svc_server {
     } shards[INFLIGHT_SHARDS];
     atomic_size_t n_inflight;
     atomic_bool closing;
+    svc_health *health; /* set once under mu */
 };
+
+svc_code svc_server_attach_health(svc_server *s, svc_health *h)
+{
+    pthread_mutex_lock(&s->mu);
+    bool taken = s->health != NULL;
+    if (!taken)
+        s->health = h;
+    pthread_mutex_unlock(&s->mu);
+    return taken ? svc_fail(SVC_ALREADY_EXISTS, "the server serves health already") : SVC_OK;
+}
+
+svc_health *svc_server_health(svc_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    svc_health *h = s->health;
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
 
 svc_ctx *svc_server_ctx(const svc_server *s)
 {
@@ -400,6 +420,7 @@ static void fail_inflight(svc_server *s)
         while ((c = s->shards[i].head) != NULL) {
             svc_call_ref(c); /* svc_call_fail consumes it */
             pthread_mutex_unlock(&s->shards[i].mu);
+            svc_call_mark_cancelled(c); /* the handler should stop */
             svc_call_fail(c, SVC_UNAVAILABLE, "server is shutting down");
             pthread_mutex_lock(&s->shards[i].mu);
         }
@@ -417,7 +438,9 @@ svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
         return SVC_OK;
     }
     atomic_store(&s->closing, true);
+    svc_health *health = s->health;
     pthread_mutex_unlock(&s->mu);
+    svc_health_shutdown(health); /* watches would hold the grace period */
 
     for (size_t i = 0; i < s->n_listeners; i++)
         if (s->listeners[i]->ops->listener_quiesce)
@@ -460,6 +483,7 @@ void svc_server_free(svc_server *s)
     if (!s)
         return;
     svc_server_shutdown(s, 0);
+    svc_health_release(s->health);
     svc_strmap_clear(&s->methods); /* handlers are freed from s->handlers */
     svc_router_free(s->router);
     for (handler *h = s->handlers, *next; h; h = next) {

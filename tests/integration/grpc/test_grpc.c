@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../../unit/cmocka_all.h"
+#include "health.pb-c.h"
 #include "helloworld.pb-c.h"
 #include "test_service.h"
 
@@ -61,6 +62,8 @@ static int setup(void **state)
     assert_int_equal(svc_server_new(ctx, &srv), SVC_OK);
     test_service_register(srv);
     assert_int_equal(svc_server_handle(srv, "test.Grpc/Weird", weird_fail, NULL), SVC_OK);
+    assert_int_equal(svc_server_serve_health(srv), SVC_OK);
+    assert_int_equal(svc_server_serve_health(srv), SVC_ALREADY_EXISTS);
 
     svc_listen_opts big = {.max_body = BIG};
     listen_at(srv, "grpc://127.0.0.1:0", &big, url_big);
@@ -704,6 +707,134 @@ static void reconnects_after_restart(void **state)
     svc_server_free(s);
 }
 
+/* ---- grpc.health.v1 (compiled here from grpc's own health.proto) ---- */
+
+typedef Grpc__Health__V1__HealthCheckResponse__ServingStatus serving;
+#define H(x) GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__##x
+
+static svc_code health_check(svc_client *c, const char *service, serving *out)
+{
+    Grpc__Health__V1__HealthCheckRequest in = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    in.service = (char *)service;
+    ProtobufCMessage *resp = NULL;
+    svc_code rc = svc_client_call_pb(c, "grpc.health.v1.Health/Check", &in.base,
+                                     &grpc__health__v1__health_check_response__descriptor, &resp,
+                                     NULL);
+    if (rc == SVC_OK) {
+        *out = ((Grpc__Health__V1__HealthCheckResponse *)resp)->status;
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    return rc;
+}
+
+static svc_stream *health_watch(svc_client *c, const char *service)
+{
+    Grpc__Health__V1__HealthCheckRequest in = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    in.service = (char *)service;
+    svc_stream *st;
+    assert_int_equal(svc_client_stream(c, "grpc.health.v1.Health/Watch", NULL, &st), SVC_OK);
+    svc_msg *m;
+    svc_msg_new(&m);
+    assert_int_equal(svc_msg_pack(m, &in.base, SVC_CT_PROTO), SVC_OK);
+    assert_int_equal(svc_stream_send(st, m), SVC_OK);
+    assert_int_equal(svc_stream_close_send(st), SVC_OK);
+    return st;
+}
+
+static void expect_status(svc_stream *st, serving want)
+{
+    svc_msg *m = NULL;
+    assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
+    assert_non_null(m);
+    ProtobufCMessage *pb;
+    assert_int_equal(svc_msg_unpack(m, &grpc__health__v1__health_check_response__descriptor, &pb),
+                     SVC_OK);
+    assert_int_equal(((Grpc__Health__V1__HealthCheckResponse *)pb)->status, want);
+    protobuf_c_message_free_unpacked(pb, NULL);
+    svc_msg_free(m);
+}
+
+static void health_check_and_watch(void **state)
+{
+    (void)state;
+    serving st = H(UNKNOWN);
+    assert_int_equal(health_check(cli, "", &st), SVC_OK);
+    assert_int_equal(st, H(SERVING));
+    assert_int_equal(health_check(cli, "test.Echo", &st), SVC_NOT_FOUND);
+    assert_int_equal(svc_server_set_health(srv, "test.Echo", SVC_HEALTH_NOT_SERVING), SVC_OK);
+    assert_int_equal(health_check(cli, "test.Echo", &st), SVC_OK);
+    assert_int_equal(st, H(NOT_SERVING));
+
+    /* JSON (application/grpc+json) reaches the same service. */
+    svc_msg *req = json("{\"service\":\"\"}"), *resp = NULL;
+    assert_int_equal(svc_client_call(cli, "grpc.health.v1.Health/Check", req, &resp, NULL), SVC_OK);
+    assert_int_equal(svc_msg_len(resp), strlen("{\"status\":\"SERVING\"}"));
+    assert_memory_equal(svc_msg_data(resp), "{\"status\":\"SERVING\"}", svc_msg_len(resp));
+    svc_msg_free(resp);
+    svc_msg_free(req);
+
+    /* Watch: the current status, then each change, of that service only. */
+    svc_stream *w = health_watch(cli, "test.Echo");
+    svc_stream *unknown = health_watch(cli, "test.Nobody");
+    expect_status(w, H(NOT_SERVING));
+    expect_status(unknown, H(SERVICE_UNKNOWN));
+    assert_int_equal(svc_server_set_health(srv, "test.Other", SVC_HEALTH_SERVING), SVC_OK);
+    assert_int_equal(svc_server_set_health(srv, "test.Echo", SVC_HEALTH_SERVING), SVC_OK);
+    expect_status(w, H(SERVING)); /* and not test.Other's change first */
+    assert_int_equal(svc_server_set_health(srv, "test.Nobody", SVC_HEALTH_NOT_SERVING), SVC_OK);
+    expect_status(unknown, H(NOT_SERVING));
+    svc_stream_cancel(w);
+    svc_stream_free(w);
+    svc_stream_free(unknown); /* cancels too */
+
+    /* The server noticed both watches end (each answered once). */
+    char *text = NULL;
+    const char *want = "svc_server_handled_total{transport=\"grpc\","
+                       "method=\"grpc.health.v1.Health/Watch\",code=\"CANCELLED\"} 2";
+    for (int i = 0; i < 100; i++) {
+        svc_free(text);
+        assert_int_equal(svc_metrics_prometheus(ctx, &text, NULL), SVC_OK);
+        if (strstr(text, want))
+            break;
+        usleep(10000);
+    }
+    if (!strstr(text, want))
+        fail_msg("missing from /metrics: %s", want);
+    svc_free(text);
+    assert_int_equal(svc_server_set_health(srv, "test.Echo", SVC_HEALTH_SERVING), SVC_OK);
+    assert_int_equal(svc_server_set_health(srv, "x", 7), SVC_INVALID_ARGUMENT);
+}
+
+static void health_ends_watches_on_shutdown(void **state)
+{
+    (void)state;
+    char url[128];
+    svc_server *s = serve_at("grpc://127.0.0.1:0", url);
+    svc_server *bare;
+    assert_int_equal(svc_server_new(ctx, &bare), SVC_OK);
+    assert_int_equal(svc_server_set_health(bare, "", SVC_HEALTH_SERVING),
+                     SVC_FAILED_PRECONDITION);
+    svc_server_free(bare);
+    assert_int_equal(svc_server_serve_health(s), SVC_OK);
+    svc_client *c;
+    assert_int_equal(svc_client_new(ctx, url, NULL, &c), SVC_OK);
+    svc_stream *w = health_watch(c, "");
+    expect_status(w, H(SERVING));
+    /* A watch never ends by itself: shutting down must not wait out the
+     * grace period for it. */
+    svc_time start = svc_now();
+    pthread_t t;
+    pthread_create(&t, NULL, shutdown_thread, s);
+    expect_status(w, H(NOT_SERVING));
+    svc_msg *m;
+    assert_int_equal(svc_stream_recv(w, &m), SVC_UNAVAILABLE);
+    pthread_join(t, NULL);
+    assert_true(svc_now() - start < 2 * SVC_NSEC_PER_SEC);
+    svc_stream_free(w);
+    svc_server_free(s);
+    svc_client_free(c);
+}
+
 static void metrics_counted(void **state)
 {
     (void)state;
@@ -742,6 +873,8 @@ int main(void)
         cmocka_unit_test(unreachable_is_unavailable),
         cmocka_unit_test(graceful_shutdown),
         cmocka_unit_test(reconnects_after_restart),
+        cmocka_unit_test(health_check_and_watch),
+        cmocka_unit_test(health_ends_watches_on_shutdown),
         cmocka_unit_test(metrics_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
