@@ -2,7 +2,10 @@
 #
 # Runs protoc-c on each .proto file, adds the generated .pb-c.c sources to
 # <target> and puts the output folder on its include path, so code includes
-# "<name>.pb-c.h". Works from the build tree and from an installed package.
+# "<name>.pb-c.h". A file inside one of the IMPORT_DIRS is named relative to
+# it, as its importers name it ("grpc/testing/empty.proto"), and its code is
+# included the same way ("grpc/testing/empty.pb-c.h"). Works from the build
+# tree and from an installed package.
 find_program(SVC_PROTOC_C NAMES protoc-c protoc-gen-c REQUIRED)
 
 function(svc_protobuf_generate target)
@@ -13,14 +16,32 @@ function(svc_protobuf_generate target)
   set(out_dir ${CMAKE_CURRENT_BINARY_DIR}/${target}_pb)
   file(MAKE_DIRECTORY ${out_dir})
   set(sources)
+  set(roots)
+  foreach(d IN LISTS ARG_IMPORT_DIRS)
+    get_filename_component(d_abs ${d} ABSOLUTE)
+    list(APPEND roots ${d_abs})
+  endforeach()
   foreach(proto IN LISTS ARG_PROTOS)
     get_filename_component(abs ${proto} ABSOLUTE)
     get_filename_component(dir ${abs} DIRECTORY)
     get_filename_component(name ${abs} NAME_WE)
-    set(import_args --proto_path=${dir})
-    foreach(d IN LISTS ARG_IMPORT_DIRS)
-      get_filename_component(d_abs ${d} ABSOLUTE)
-      list(APPEND import_args --proto_path=${d_abs})
+    set(root ${dir})
+    foreach(r IN LISTS roots)
+      string(FIND "${abs}" "${r}/" at)
+      if(at EQUAL 0)
+        set(root ${r})
+        break()
+      endif()
+    endforeach()
+    file(RELATIVE_PATH rel ${root} ${dir})
+    if(rel)
+      set(name ${rel}/${name})
+    endif()
+    set(import_args --proto_path=${root})
+    foreach(r IN LISTS roots)
+      if(NOT r STREQUAL root)
+        list(APPEND import_args --proto_path=${r})
+      endif()
     endforeach()
     add_custom_command(
       OUTPUT ${out_dir}/${name}.pb-c.c ${out_dir}/${name}.pb-c.h
