@@ -14,6 +14,7 @@ start)
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile" "$urls"
     want=$(printf '%s\n' "$@" | grep -c -- '^--listen$' || true)
+    [ "$want" -ge 1 ] || want=1 # a program listening where its own flags say
     setsid "$@" >"$log" 2>&1 </dev/null &
     pid=$!
     echo $pid >"$pidfile"
