@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -220,6 +221,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  return 0;
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // Not grpc_shutdown's teardown: after some test cases it waits forever to
+  // join one of its executor threads. The calls are over; just leave.
+  std::fflush(stdout);
+  std::_Exit(0);
 }
