@@ -600,13 +600,21 @@ static void start_listening(void *arg)
     listen_task *t = arg;
     t->l->lev = evconnlistener_new_bind(svc_loop_base(t->l->loop), on_accept, t->l,
                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                            LEV_OPT_CLOSE_ON_EXEC,
+                                            LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
                                         1024, (struct sockaddr *)&t->ss, (int)t->len);
     if (!t->l->lev) {
         snprintf(t->error, sizeof t->error, "%s",
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         t->rc = SVC_UNAVAILABLE;
     }
+}
+
+/* Accepting starts once the listener is complete (its counter, its URL):
+ * the loop's accept callback reads them. */
+static void start_accepting(void *arg)
+{
+    grpc_listener *l = arg;
+    evconnlistener_enable(l->lev);
 }
 
 static void stop_listening(void *arg)
@@ -680,6 +688,7 @@ svc_code svc_grpc_listen(svc_server *s, const svc_url *url, const svc_listen_opt
         listener_destroy(l);
         return rc;
     }
+    svc_loop_run_sync(l->loop, start_accepting, l);
     *out = &l->base;
     return SVC_OK;
 }
