@@ -120,7 +120,7 @@ static void loops_and_timers(void **state)
     assert_int_equal(svc_loop_post_after(p.loop, 20 * SVC_NSEC_PER_MSEC, on_loop, &p), SVC_OK);
     usleep(100000);
     assert_int_equal(atomic_load(&p.count), 3);
-    svc_loop_stop(p.loop);
+    svc_loop_free(p.loop);
 }
 
 int main(void)
