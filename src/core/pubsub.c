@@ -456,8 +456,12 @@ void svc_sub_free(svc_sub *sub)
 {
     if (!sub)
         return;
+    /* Held while we work: once closed, the last settle may unlist it and
+     * drop its own reference at any moment. */
+    svc_sub_hold(sub);
     sub_close(sub);
     unlist_if_done(sub); /* else its last settle does */
+    sub_unref(sub);
 }
 
 /* The client is going: events nobody settled go back to the transport
