@@ -116,11 +116,20 @@ static void sub_unref(svc_sub *sub)
 void svc_sub_hold(svc_sub *sub)
 {
     atomic_fetch_add(&sub->refs, 1);
+    svc_client *c = sub->client;
+    pthread_mutex_lock(&c->mu);
+    c->live++;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void svc_sub_release(svc_sub *sub)
 {
+    svc_client *c = sub->client;
     sub_unref(sub);
+    pthread_mutex_lock(&c->mu); /* last: the client may go once it is unlocked */
+    if (--c->live == 0)
+        pthread_cond_broadcast(&c->idle_cv);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* The client lets go of a subscription (once, whoever comes first: the
@@ -456,9 +465,9 @@ void svc_sub_free(svc_sub *sub)
 {
     if (!sub)
         return;
-    /* Held while we work: once closed, the last settle may unlist it and
-     * drop its own reference at any moment. */
-    svc_sub_hold(sub);
+    /* Referenced while we work: once closed, the last settle may unlist it
+     * and drop its own reference at any moment. */
+    atomic_fetch_add(&sub->refs, 1);
     sub_close(sub);
     unlist_if_done(sub); /* else its last settle does */
     sub_unref(sub);

@@ -67,7 +67,9 @@ svc_code svc_sub_deliver(svc_sub *sub, const char *topic, svc_msg *msg,
                          uint32_t delivery_count, void *tdata);
 
 /* Keeps a subscription's memory alive past svc_sub_free() (a redelivery
- * timer, say); deliveries after it closed are refused with SVC_CANCELLED. */
+ * timer, say); deliveries after it closed are refused with SVC_CANCELLED.
+ * svc_client_free waits for every hold to be released before it frees the
+ * channel, so let go (cancel such timers) when unsubscribed. */
 void svc_sub_hold(svc_sub *sub);
 void svc_sub_release(svc_sub *sub);
 
