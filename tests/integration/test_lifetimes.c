@@ -24,7 +24,7 @@
 #if defined(__SANITIZE_ADDRESS__)
 /* Freed memory filled with garbage: libevent is not instrumented, so a use
  * of a freed event_base inside it shows only as a crash on garbage. */
-const char *__asan_default_options(void);
+__attribute__((visibility("default"))) const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
     return "max_free_fill_size=65536:free_fill_byte=190";
@@ -122,6 +122,16 @@ static void publish_text(svc_client *c, const char *topic)
 
 /* ---- server calls ---- */
 
+/* Bidi: reads until the caller closes its side or the call ends. */
+static void drain_then_reply(svc_call *c, void *ud)
+{
+    (void)ud;
+    svc_msg *m;
+    while (svc_call_recv(c, &m) == SVC_OK && m)
+        svc_msg_free(m);
+    svc_call_reply(c, NULL);
+}
+
 /* A deadline (or any cancellation) landing while the inproc transport
  * starts a call once left the server call freed, or answered and still
  * listed as in flight for ever. Race. */
@@ -132,6 +142,8 @@ static void cancel_while_call_starts(void **state)
     assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
     svc_server *s = serve(ctx, "inproc://lt-cancel", "t.S/M", reply_now, SVC_DISPATCH_INLINE);
     assert_int_equal(svc_server_handle(s, "t.S/P", reply_now, NULL), SVC_OK);
+    svc_handler_opts bidi = {.kind = SVC_BIDI_STREAMING};
+    assert_int_equal(svc_server_handle_ex(s, "t.S/B", drain_then_reply, NULL, &bidi), SVC_OK);
     svc_client *cli;
     assert_int_equal(svc_client_new(ctx, "inproc://lt-cancel", NULL, &cli), SVC_OK);
     atomic_store(&replies, 0);
@@ -140,6 +152,13 @@ static void cancel_while_call_starts(void **state)
     for (svc_time until = ms_from_now(1500); time_left(until); n++) {
         svc_call_opts o = {.deadline = svc_now() + 2000 + rand_r(&seed) % 60000,
                            .dispatch = SVC_DISPATCH_INLINE};
+        if (n % 4 == 3) { /* a stream, which starts the same way */
+            svc_stream *st;
+            assert_int_equal(svc_client_stream(cli, "t.S/B", &o, &st), SVC_OK);
+            svc_stream_free(st);
+            atomic_fetch_add(&replies, 1);
+            continue;
+        }
         assert_int_equal(svc_client_call_async(cli, n & 1 ? "t.S/M" : "t.S/P", NULL, &o,
                                                count_reply, NULL),
                          SVC_OK);
@@ -496,9 +515,9 @@ static void nack_later(svc_event *ev, void *ud)
     svc_event_nack(ev, 4000);
 }
 
-/* svc_client_free() waited for ever for a subscription left open, and for
- * a nack's delay after the subscription was freed. Deterministic. */
-static void client_free_with_subscriptions(void **state)
+/* svc_client_free() waited for ever for a subscription left open.
+ * Deterministic. */
+static void client_free_with_open_subscription(void **state)
 {
     (void)state;
     svc_ctx *ctx;
@@ -510,7 +529,17 @@ static void client_free_with_subscriptions(void **state)
     watch_begin(2000, "svc_client_free with a subscription open");
     svc_client_free(cli); /* frees `open` too */
     watch_end();
+    svc_ctx_free(ctx);
+}
 
+/* ...and for a nack's delay after the subscription was freed.
+ * Deterministic. */
+static void client_free_after_delayed_nack(void **state)
+{
+    (void)state;
+    svc_ctx *ctx;
+    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
+    svc_client *cli;
     assert_int_equal(svc_client_new(ctx, "inproc://lt-subs", NULL, &cli), SVC_OK);
     svc_sub_opts so = {.manual_ack = true};
     svc_sub *sub;
@@ -696,8 +725,10 @@ static void inline_handler_frees_sibling(void **state)
     svc_ctx_free(ctx);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]); /* one test (or a pattern): a crash ends the rest */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cancel_while_call_starts),
         cmocka_unit_test(free_server_while_handlers_answer),
@@ -708,7 +739,8 @@ int main(void)
         cmocka_unit_test(nested_blocking_calls_on_the_pool),
         cmocka_unit_test(ctx_free_while_handler_runs),
         cmocka_unit_test(redelivery_while_sub_is_freed),
-        cmocka_unit_test(client_free_with_subscriptions),
+        cmocka_unit_test(client_free_with_open_subscription),
+        cmocka_unit_test(client_free_after_delayed_nack),
         cmocka_unit_test(client_free_gives_unsettled_events_back),
         cmocka_unit_test(sub_free_waits_for_inline_redelivery),
         cmocka_unit_test(leaving_group_member_hands_events_on),

@@ -653,8 +653,10 @@ static void graceful_shutdown_sends_answers(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]); /* one test (or a pattern) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rpc_json_and_proto),
         cmocka_unit_test(routes),
