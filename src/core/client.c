@@ -8,6 +8,7 @@
 #include "client_internal.h"
 #include "clock.h"
 #include "ctx.h"
+#include "dlist.h"
 #include "error.h"
 #include "msg.h"
 #include "pubsub.h"
@@ -140,15 +141,8 @@ static void cancel_detach(svc_ccall *cc)
     /* Once fired, the list belongs to the firing thread, which walks it
      * outside the lock holding every call on it: unlinking here would
      * change the links under its feet. */
-    if (!t->fired && (cc->cancel_prev || t->head == cc)) {
-        if (cc->cancel_prev)
-            cc->cancel_prev->cancel_next = cc->cancel_next;
-        else
-            t->head = cc->cancel_next;
-        if (cc->cancel_next)
-            cc->cancel_next->cancel_prev = cc->cancel_prev;
-        cc->cancel_prev = cc->cancel_next = NULL;
-    }
+    if (!t->fired)
+        SVC_DLIST_REMOVE(t->head, cc, cancel_prev, cancel_next);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -175,13 +169,7 @@ static bool finish(svc_ccall *cc, svc_msg *resp)
     int64_t avg = atomic_load_explicit(&c->latency_ewma_ns, memory_order_relaxed);
     atomic_store_explicit(&c->latency_ewma_ns, avg + (latency - avg) / 8, memory_order_relaxed);
     pthread_mutex_lock(&c->mu);
-    if (cc->prev)
-        cc->prev->next = cc->next;
-    else if (c->inflight == cc)
-        c->inflight = cc->next;
-    if (cc->next)
-        cc->next->prev = cc->prev;
-    cc->prev = cc->next = NULL;
+    SVC_DLIST_REMOVE(c->inflight, cc, prev, next);
     pthread_mutex_unlock(&c->mu);
 
     if (cc->dispatch == SVC_DISPATCH_INLINE ||
@@ -223,12 +211,8 @@ static bool cancel_attach(svc_cancel *t, svc_ccall *cc)
     bool fired = t->fired;
     atomic_fetch_add(&t->refs, 1);
     cc->cancel = t;
-    if (!fired) {
-        cc->cancel_next = t->head;
-        if (t->head)
-            t->head->cancel_prev = cc;
-        t->head = cc;
-    }
+    if (!fired)
+        SVC_DLIST_PUSH(t->head, cc, cancel_prev, cancel_next);
     pthread_mutex_unlock(&t->mu);
     return !fired;
 }
@@ -353,10 +337,7 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
     bool closing = c->closing;
     if (!closing && rc == SVC_OK) {
         c->live++;
-        cc->next = c->inflight;
-        if (c->inflight)
-            c->inflight->prev = cc;
-        c->inflight = cc;
+        SVC_DLIST_PUSH(c->inflight, cc, prev, next);
     }
     pthread_mutex_unlock(&c->mu);
     if (closing || rc != SVC_OK) {

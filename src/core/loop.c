@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "dlist.h"
 #include "error.h"
 
 typedef struct task {
@@ -93,12 +94,7 @@ static void run_delayed(evutil_socket_t fd, short what, void *arg)
     delayed *d = arg;
     svc_loop *loop = d->loop;
     pthread_mutex_lock(&loop->mu);
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        loop->delayed = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
+    SVC_DLIST_REMOVE(loop->delayed, d, prev, next);
     pthread_mutex_unlock(&loop->mu);
     event_free(d->ev);
     d->fn(d->ud);
@@ -268,10 +264,7 @@ svc_code svc_loop_post_after(svc_loop *loop, int64_t delay_ns, svc_task_fn fn, v
     pthread_mutex_lock(&loop->mu);
     bool open = !loop->stopping;
     if (open) {
-        d->next = loop->delayed;
-        if (d->next)
-            d->next->prev = d;
-        loop->delayed = d;
+        SVC_DLIST_PUSH(loop->delayed, d, prev, next);
         evtimer_add(d->ev, &tv);
     }
     pthread_mutex_unlock(&loop->mu);

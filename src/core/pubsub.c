@@ -6,6 +6,7 @@
 
 #include "client_internal.h"
 #include "ctx.h"
+#include "dlist.h"
 #include "error.h"
 #include "msg.h"
 
@@ -139,15 +140,9 @@ static void unlist(svc_sub *sub)
     svc_client *c = sub->client;
     pthread_mutex_lock(&c->mu);
     bool listed = sub->listed;
-    if (listed) {
-        if (sub->prev)
-            sub->prev->next = sub->next;
-        else
-            c->subs = sub->next;
-        if (sub->next)
-            sub->next->prev = sub->prev;
-        sub->listed = false;
-    }
+    if (listed)
+        SVC_DLIST_REMOVE(c->subs, sub, prev, next);
+    sub->listed = false;
     pthread_mutex_unlock(&c->mu);
     if (listed)
         sub_unref(sub); /* the subscription's own */
@@ -204,12 +199,7 @@ static bool claim(svc_event *ev)
     if (!transport_enter(sub))
         return false;
     pthread_mutex_lock(&sub->mu);
-    if (ev->prev)
-        ev->prev->next = ev->next;
-    else
-        sub->unsettled = ev->next;
-    if (ev->next)
-        ev->next->prev = ev->prev;
+    SVC_DLIST_REMOVE(sub->unsettled, ev, prev, next);
     pthread_mutex_unlock(&sub->mu);
     return true;
 }
@@ -345,10 +335,7 @@ static svc_code deliver_open(svc_sub *sub, const char *topic, svc_msg *msg,
     atomic_fetch_add(&sub->refs, 1);
     if (sub->opts.manual_ack) { /* so that svc_client_free can give it back */
         pthread_mutex_lock(&sub->mu);
-        ev->next = sub->unsettled;
-        if (ev->next)
-            ev->next->prev = ev;
-        sub->unsettled = ev;
+        SVC_DLIST_PUSH(sub->unsettled, ev, prev, next);
         pthread_mutex_unlock(&sub->mu);
     }
     svc_counter_add(sub->received_metric, 1);
@@ -406,10 +393,7 @@ static svc_code sub_start(svc_client *c, svc_sub *sub)
     pthread_mutex_lock(&c->mu);
     bool closing = c->closing;
     if (!closing) {
-        sub->next = c->subs;
-        if (sub->next)
-            sub->next->prev = sub;
-        c->subs = sub;
+        SVC_DLIST_PUSH(c->subs, sub, prev, next);
         sub->listed = true;
     }
     pthread_mutex_unlock(&c->mu);

@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "ctx.h"
+#include "dlist.h"
 #include "error.h"
 #include "msg.h"
 #include "strmap.h"
@@ -297,11 +298,7 @@ svc_code svc_server_track(svc_server *s, svc_call *c)
      * either, to stay listed for ever. */
     bool ok = !atomic_load(&s->closing) && !atomic_load(&c->answered);
     if (ok) {
-        c->prev = NULL;
-        c->next = s->shards[i].head;
-        if (c->next)
-            c->next->prev = c;
-        s->shards[i].head = c;
+        SVC_DLIST_PUSH(s->shards[i].head, c, prev, next);
         c->tracked = true;
         atomic_fetch_add(&s->n_inflight, 1);
         atomic_fetch_add(&s->refs, 1);
@@ -314,15 +311,7 @@ void svc_server_untrack(svc_server *s, svc_call *c)
 {
     unsigned i = shard_of(c);
     pthread_mutex_lock(&s->shards[i].mu);
-    if (c->prev || s->shards[i].head == c) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            s->shards[i].head = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-        c->prev = c->next = NULL;
-    }
+    SVC_DLIST_REMOVE(s->shards[i].head, c, prev, next);
     pthread_mutex_unlock(&s->shards[i].mu);
 }
 

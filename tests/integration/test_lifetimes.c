@@ -101,6 +101,32 @@ static void wait_replies(int n)
     watch_end();
 }
 
+/* A context with `workers` pool threads (0: the default). */
+static svc_ctx *new_ctx(unsigned workers)
+{
+    svc_ctx_config cfg;
+    svc_ctx_config_init(&cfg);
+    cfg.workers = workers;
+    svc_ctx *ctx;
+    assert_int_equal(svc_ctx_new(&cfg, &ctx), SVC_OK);
+    return ctx;
+}
+
+static svc_client *new_client(svc_ctx *ctx, const char *url)
+{
+    svc_client *c;
+    assert_int_equal(svc_client_new(ctx, url, NULL, &c), SVC_OK);
+    return c;
+}
+
+static svc_sub *subscribe(svc_client *c, const char *pattern, const svc_sub_opts *o,
+                          svc_event_fn fn, void *ud)
+{
+    svc_sub *sub;
+    assert_int_equal(svc_subscribe(c, pattern, o, fn, ud, &sub), SVC_OK);
+    return sub;
+}
+
 static svc_server *serve(svc_ctx *ctx, const char *url, const char *method, svc_handler_fn fn,
                          svc_dispatch dispatch)
 {
@@ -138,14 +164,12 @@ static void drain_then_reply(svc_call *c, void *ud)
 static void cancel_while_call_starts(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
     svc_server *s = serve(ctx, "inproc://lt-cancel", "t.S/M", reply_now, SVC_DISPATCH_INLINE);
     assert_int_equal(svc_server_handle(s, "t.S/P", reply_now, NULL), SVC_OK);
     svc_handler_opts bidi = {.kind = SVC_BIDI_STREAMING};
     assert_int_equal(svc_server_handle_ex(s, "t.S/B", drain_then_reply, NULL, &bidi), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-cancel", NULL, &cli), SVC_OK);
+    svc_client *cli = new_client(ctx, "inproc://lt-cancel");
     atomic_store(&replies, 0);
     unsigned seed = 1;
     int n = 0;
@@ -204,7 +228,7 @@ static void *call_each_round(void *arg)
 static void free_server_while_handlers_answer(void **state)
 {
     (void)state;
-    assert_int_equal(svc_ctx_new(NULL, &shared_ctx), SVC_OK);
+    shared_ctx = new_ctx(0);
     atomic_store(&round_ready, -1);
     atomic_store(&callers_stop, false);
     pthread_t t;
@@ -250,7 +274,7 @@ static void *call_while_listening(void *arg)
 static void call_while_listening_starts(void **state)
 {
     (void)state;
-    assert_int_equal(svc_ctx_new(NULL, &shared_ctx), SVC_OK);
+    shared_ctx = new_ctx(0);
     atomic_store(&listen_round, 0);
     atomic_store(&callers_stop, false);
     pthread_t t;
@@ -286,8 +310,7 @@ static void *shut_down(void *arg)
 static void concurrent_shutdowns(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
     shut_twice = serve(ctx, "inproc://lt-twice", "t.S/M", reply_now, SVC_DISPATCH_POOL);
     assert_int_equal(svc_server_listen(shut_twice, "http://127.0.0.1:0"), SVC_OK);
     pthread_t t1, t2;
@@ -308,16 +331,11 @@ static void concurrent_shutdowns(void **state)
 static void cancel_fire_while_calls_finish(void **state)
 {
     (void)state;
-    svc_ctx_config cfg;
-    svc_ctx_config_init(&cfg);
-    cfg.workers = 3;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(&cfg, &ctx), SVC_OK);
+    svc_ctx *ctx = new_ctx(3);
     svc_server *s = serve(ctx, "inproc://lt-skip", "t.S/M", reply_now, SVC_DISPATCH_POOL);
     svc_time until = ms_from_now(1500);
     while (time_left(until)) {
-        svc_client *cli;
-        assert_int_equal(svc_client_new(ctx, "inproc://lt-skip", NULL, &cli), SVC_OK);
+        svc_client *cli = new_client(ctx, "inproc://lt-skip");
         svc_cancel *tok;
         assert_int_equal(svc_cancel_new(&tok), SVC_OK);
         svc_call_opts o = {.cancel = tok};
@@ -358,11 +376,9 @@ static void *fire_tokens(void *arg)
 static void cancel_while_call_is_made(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
     svc_server *s = serve(ctx, "inproc://lt-cds", "t.S/M", reply_now, SVC_DISPATCH_POOL);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-cds", NULL, &cli), SVC_OK);
+    svc_client *cli = new_client(ctx, "inproc://lt-cds");
     atomic_store(&callers_stop, false);
     atomic_store(&replies, 0);
     pthread_t t;
@@ -409,16 +425,11 @@ static void outer_handler(svc_call *c, void *ud)
 static void nested_blocking_calls_on_the_pool(void **state)
 {
     (void)state;
-    svc_ctx_config cfg;
-    svc_ctx_config_init(&cfg);
-    cfg.workers = 2;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(&cfg, &ctx), SVC_OK);
+    svc_ctx *ctx = new_ctx(2);
     svc_server *s = serve(ctx, "inproc://lt-nested", "t.Outer/M", outer_handler, SVC_DISPATCH_POOL);
     assert_int_equal(svc_server_handle(s, "t.Inner/M", reply_now, NULL), SVC_OK);
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-nested", NULL, &inner_cli), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-nested", NULL, &cli), SVC_OK);
+    inner_cli = new_client(ctx, "inproc://lt-nested");
+    svc_client *cli = new_client(ctx, "inproc://lt-nested");
     for (int round = 0; round < 3; round++) {
         atomic_store(&replies, 0);
         for (int i = 0; i < 16; i++) /* eight times the workers */
@@ -447,11 +458,9 @@ static void slow_reply(svc_call *c, void *ud)
 static void ctx_free_while_handler_runs(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
     svc_server *s = serve(ctx, "inproc://lt-order", "t.S/Slow", slow_reply, SVC_DISPATCH_POOL);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-order", NULL, &cli), SVC_OK);
+    svc_client *cli = new_client(ctx, "inproc://lt-order");
     svc_call_opts o = {.timeout_ms = 5000}; /* a deadline: the server call gets a timer */
     atomic_store(&replies, 0);
     assert_int_equal(svc_client_call_async(cli, "t.S/Slow", NULL, &o, count_reply, NULL), SVC_OK);
@@ -480,16 +489,13 @@ static void nack_once_then_ack(svc_event *ev, void *ud)
 static void redelivery_while_sub_is_freed(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-rdl", NULL, &cli), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *cli = new_client(ctx, "inproc://lt-rdl");
     unsigned seed = 7;
     static atomic_long nacked_at;
     for (svc_time until = ms_from_now(1500); time_left(until);) {
         svc_sub_opts so = {.manual_ack = true};
-        svc_sub *sub;
-        assert_int_equal(svc_subscribe(cli, "r.x", &so, nack_once_then_ack, &nacked_at, &sub), SVC_OK);
+        svc_sub *sub = subscribe(cli, "r.x", &so, nack_once_then_ack, &nacked_at);
         atomic_store(&nacked_at, 0);
         publish_text(cli, "r.x");
         while (!atomic_load(&nacked_at))
@@ -520,14 +526,11 @@ static void nack_later(svc_event *ev, void *ud)
 static void client_free_with_open_subscription(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-subs", NULL, &cli), SVC_OK);
-    svc_sub *open;
-    assert_int_equal(svc_subscribe(cli, "a.b", NULL, ignore_event, NULL, &open), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *cli = new_client(ctx, "inproc://lt-subs");
+    subscribe(cli, "a.b", NULL, ignore_event, NULL);
     watch_begin(2000, "svc_client_free with a subscription open");
-    svc_client_free(cli); /* frees `open` too */
+    svc_client_free(cli); /* frees the subscription too */
     watch_end();
     svc_ctx_free(ctx);
 }
@@ -537,13 +540,10 @@ static void client_free_with_open_subscription(void **state)
 static void client_free_after_delayed_nack(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-subs", NULL, &cli), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *cli = new_client(ctx, "inproc://lt-subs");
     svc_sub_opts so = {.manual_ack = true};
-    svc_sub *sub;
-    assert_int_equal(svc_subscribe(cli, "a.b", &so, nack_later, NULL, &sub), SVC_OK);
+    svc_sub *sub = subscribe(cli, "a.b", &so, nack_later, NULL);
     publish_text(cli, "a.b");
     usleep(100000); /* nacked: redelivery in 4 s */
     svc_sub_free(sub);
@@ -575,22 +575,18 @@ static void ack_and_count(svc_event *ev, void *ud)
 static void client_free_gives_unsettled_events_back(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *a, *b;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-back", NULL, &a), SVC_OK);
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-back", NULL, &b), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *a = new_client(ctx, "inproc://lt-back"), *b = new_client(ctx, "inproc://lt-back");
     svc_sub_opts so = {.manual_ack = true, .queue_group = "g"};
-    svc_sub *sa, *sb;
     atomic_store(&kept, NULL);
     atomic_store(&group_got, 0);
-    assert_int_equal(svc_subscribe(a, "job.run", &so, keep_event, NULL, &sa), SVC_OK);
+    subscribe(a, "job.run", &so, keep_event, NULL); /* freed with a */
     publish_text(a, "job.run"); /* the only member: a gets it and keeps it */
     watch_begin(2000, "waiting for the event");
     while (!atomic_load(&kept))
         usleep(1000);
     watch_end();
-    assert_int_equal(svc_subscribe(b, "job.run", &so, ack_and_count, NULL, &sb), SVC_OK);
+    svc_sub *sb = subscribe(b, "job.run", &so, ack_and_count, NULL);
     watch_begin(2000, "svc_client_free with an unsettled event");
     svc_client_free(a);
     watch_end();
@@ -628,13 +624,10 @@ static void nack_then_work(svc_event *ev, void *ud)
 static void sub_free_waits_for_inline_redelivery(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-inl", NULL, &cli), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *cli = new_client(ctx, "inproc://lt-inl");
     svc_sub_opts so = {.manual_ack = true, .dispatch = SVC_DISPATCH_INLINE};
-    svc_sub *sub;
-    assert_int_equal(svc_subscribe(cli, "a.b", &so, nack_then_work, NULL, &sub), SVC_OK);
+    svc_sub *sub = subscribe(cli, "a.b", &so, nack_then_work, NULL);
     publish_text(cli, "a.b");
     watch_begin(2000, "the redelivery");
     while (atomic_load(&inline_phase) != 1)
@@ -670,14 +663,11 @@ static void fast_member(svc_event *ev, void *ud)
 static void leaving_group_member_hands_events_on(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-grp", NULL, &cli), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *cli = new_client(ctx, "inproc://lt-grp");
     svc_sub_opts so = {.queue_group = "workers"};
-    svc_sub *a, *b;
-    assert_int_equal(svc_subscribe(cli, "job.*", &so, slow_member, NULL, &a), SVC_OK);
-    assert_int_equal(svc_subscribe(cli, "job.*", &so, fast_member, NULL, &b), SVC_OK);
+    svc_sub *a = subscribe(cli, "job.*", &so, slow_member, NULL);
+    svc_sub *b = subscribe(cli, "job.*", &so, fast_member, NULL);
     for (int i = 0; i < 200; i++)
         publish_text(cli, "job.run");
     usleep(20000);
@@ -707,15 +697,12 @@ static void free_sibling(svc_event *ev, void *ud)
 static void inline_handler_frees_sibling(void **state)
 {
     (void)state;
-    svc_ctx *ctx;
-    assert_int_equal(svc_ctx_new(NULL, &ctx), SVC_OK);
-    svc_client *cli;
-    assert_int_equal(svc_client_new(ctx, "inproc://lt-sib", NULL, &cli), SVC_OK);
+    svc_ctx *ctx = new_ctx(0);
+    svc_client *cli = new_client(ctx, "inproc://lt-sib");
     svc_sub_opts so = {.dispatch = SVC_DISPATCH_INLINE};
-    svc_sub *first;
     /* first subscribed first: a publish hands to it first, then to sibling */
-    assert_int_equal(svc_subscribe(cli, "a.b", &so, free_sibling, NULL, &first), SVC_OK);
-    assert_int_equal(svc_subscribe(cli, "a.b", &so, ignore_event, NULL, &sibling), SVC_OK);
+    svc_sub *first = subscribe(cli, "a.b", &so, free_sibling, NULL);
+    sibling = subscribe(cli, "a.b", &so, ignore_event, NULL);
     watch_begin(2000, "a publish whose inline handler frees the next receiver");
     publish_text(cli, "a.b");
     watch_end();

@@ -104,9 +104,11 @@ static void reply_later(svc_call *c, void *ud)
 
 /* Answers after 20 ms with many headers, so that building the response
  * takes a moment: a graceful shutdown once stopped the server in it. */
+static atomic_bool slow_started;
 static void slow_many_headers(svc_call *c, void *ud)
 {
     (void)ud;
+    atomic_store(&slow_started, true);
     usleep(20000);
     svc_msg *m;
     svc_msg_new_data("{}", 2, SVC_CT_JSON, &m);
@@ -295,6 +297,14 @@ static void on_done(svc_code code, svc_msg *resp, void *ud)
     svc_msg_free(resp);
 }
 
+static void tally_wait(tally *t, int n)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->done < n)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
 static void many_in_flight(void **state)
 {
     (void)state;
@@ -308,10 +318,7 @@ static void many_in_flight(void **state)
         svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
         assert_int_equal(svc_client_call_async(cli, "test.Rest/Later", req, NULL, on_done, &t), SVC_OK);
     }
-    pthread_mutex_lock(&t.mu);
-    while (t.done < N)
-        pthread_cond_wait(&t.cv, &t.mu);
-    pthread_mutex_unlock(&t.mu);
+    tally_wait(&t, N);
     assert_int_equal(t.ok, N);
     /* 150 × 30 ms one after the other would take 4.5 s. */
     assert_true(svc_now() - start < 2 * SVC_NSEC_PER_SEC);
@@ -595,15 +602,22 @@ static void metrics_endpoint(void **state)
     svc_msg_free(resp);
 }
 
+/* A server of its own serving `method` on a free port, and a client of it. */
+static svc_server *own_server(const char *method, svc_handler_fn fn, svc_client **cli_out)
+{
+    svc_server *s;
+    assert_int_equal(svc_server_new(ctx, &s), SVC_OK);
+    assert_int_equal(svc_server_handle(s, method, fn, NULL), SVC_OK);
+    assert_int_equal(svc_server_listen(s, "http://127.0.0.1:0"), SVC_OK);
+    assert_int_equal(svc_client_new(ctx, svc_server_listener_url(s, 0), NULL, cli_out), SVC_OK);
+    return s;
+}
+
 static void shutdown_in_flight(void **state)
 {
     (void)state;
-    svc_server *s;
-    assert_int_equal(svc_server_new(ctx, &s), SVC_OK);
-    assert_int_equal(svc_server_handle(s, "test.Rest/Sleep", sleeper, NULL), SVC_OK);
-    assert_int_equal(svc_server_listen(s, "http://127.0.0.1:0"), SVC_OK);
     svc_client *c;
-    assert_int_equal(svc_client_new(ctx, svc_server_listener_url(s, 0), NULL, &c), SVC_OK);
+    svc_server *s = own_server("test.Rest/Sleep", sleeper, &c);
     tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     svc_msg *req;
     svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
@@ -613,10 +627,7 @@ static void shutdown_in_flight(void **state)
     svc_time start = svc_now();
     svc_server_free(s); /* answers the call in flight, does not wait 5 s */
     assert_true(svc_now() - start < 2 * SVC_NSEC_PER_SEC);
-    pthread_mutex_lock(&t.mu);
-    while (t.done < 1)
-        pthread_cond_wait(&t.cv, &t.mu);
-    pthread_mutex_unlock(&t.mu);
+    tally_wait(&t, 1);
     assert_int_equal(t.ok, 0);
     svc_client_free(c);
 }
@@ -630,23 +641,18 @@ static void graceful_shutdown_sends_answers(void **state)
     (void)state;
     svc_time until = svc_now() + 2 * SVC_NSEC_PER_SEC;
     for (int i = 0; i < 10 && svc_now() < until; i++) {
-        svc_server *s;
-        assert_int_equal(svc_server_new(ctx, &s), SVC_OK);
-        assert_int_equal(svc_server_handle(s, "test.Rest/Slow", slow_many_headers, NULL), SVC_OK);
-        assert_int_equal(svc_server_listen(s, "http://127.0.0.1:0"), SVC_OK);
         svc_client *c;
-        assert_int_equal(svc_client_new(ctx, svc_server_listener_url(s, 0), NULL, &c), SVC_OK);
+        svc_server *s = own_server("test.Rest/Slow", slow_many_headers, &c);
         tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
         svc_msg *req;
         svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
         svc_call_opts o = {.timeout_ms = 3000};
+        atomic_store(&slow_started, false);
         assert_int_equal(svc_client_call_async(c, "test.Rest/Slow", req, &o, on_done, &t), SVC_OK);
-        usleep(10000); /* the handler is running */
+        while (!atomic_load(&slow_started)) /* the call is in flight */
+            usleep(1000);
         assert_int_equal(svc_server_shutdown(s, 2000), SVC_OK);
-        pthread_mutex_lock(&t.mu);
-        while (t.done < 1)
-            pthread_cond_wait(&t.cv, &t.mu);
-        pthread_mutex_unlock(&t.mu);
+        tally_wait(&t, 1);
         assert_int_equal(t.ok, 1);
         svc_client_free(c);
         svc_server_free(s);

@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "core/ctx.h"
+#include "core/dlist.h"
 #include "core/error.h"
 #include "core/msg.h"
 #include "core/pubsub.h"
@@ -259,22 +260,6 @@ svc_code svc_inproc_subscribe(svc_channel *base, svc_sub *sub)
 
 /* ---- redelivery ---- */
 
-static bool pending_listed(const bus *b, const redelivery *r)
-{
-    return r->prev || b->pending == r;
-}
-
-static void pending_unlink(bus *b, redelivery *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        b->pending = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    r->prev = r->next = NULL;
-}
-
 static void redelivery_free(redelivery *r)
 {
     svc_timer_free(r->timer); /* also from its own callback, on its loop */
@@ -290,9 +275,8 @@ static void redeliver(void *arg)
     redelivery *r = arg;
     bus *b = r->bus;
     pthread_mutex_lock(&b->pending_mu);
-    bool mine = pending_listed(b, r);
-    if (mine)
-        pending_unlink(b, r);
+    bool mine = SVC_DLIST_LINKED(b->pending, r, prev);
+    SVC_DLIST_REMOVE(b->pending, r, prev, next);
     pthread_mutex_unlock(&b->pending_mu);
     if (!mine)
         return; /* unsubscribe took it; it waits for this callback to return */
@@ -332,10 +316,7 @@ static svc_code schedule_redelivery(bus *b, svc_sub *sub, const char *topic, svc
     pthread_mutex_lock(&b->pending_mu);
     bool open = !atomic_load(&sub->closed);
     if (open) {
-        r->next = b->pending;
-        if (r->next)
-            r->next->prev = r;
-        b->pending = r;
+        SVC_DLIST_PUSH(b->pending, r, prev, next);
         svc_timer_arm(r->timer, at ? at : INT64_MAX);
     }
     pthread_mutex_unlock(&b->pending_mu);
@@ -373,7 +354,7 @@ static redelivery *take_pending(bus *b, const svc_sub *sub)
     for (redelivery *r = b->pending, *next; r; r = next) {
         next = r->next;
         if (r->sub == sub) {
-            pending_unlink(b, r);
+            SVC_DLIST_REMOVE(b->pending, r, prev, next);
             r->next = mine;
             mine = r;
         }
