@@ -255,15 +255,17 @@ svc_code svc_event_in_progress(svc_event *ev)
 {
     if (!ev)
         return svc_fail(SVC_INVALID_ARGUMENT, "no event");
-    const svc_transport_ops *ops = ev->sub->chan->ops;
-    if (!ops->event_in_progress)
-        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no in-progress acks", ops->name);
     if (atomic_load(&ev->settled))
         return svc_fail(SVC_FAILED_PRECONDITION, "event already settled");
-    if (!transport_enter(ev->sub))
+    svc_sub *sub = ev->sub;
+    if (!transport_enter(sub)) /* before the channel is touched */
         return svc_fail(SVC_FAILED_PRECONDITION, "the event's client was freed");
-    svc_code rc = ops->event_in_progress(ev);
-    transport_leave(ev->sub);
+    const svc_transport_ops *ops = sub->chan->ops;
+    svc_code rc = ops->event_in_progress
+                      ? ops->event_in_progress(ev)
+                      : svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no in-progress acks",
+                                 ops->name);
+    transport_leave(sub);
     return rc;
 }
 
@@ -378,6 +380,27 @@ static void sub_close(svc_sub *sub)
     sub->strand = NULL;
 }
 
+/* The client is going: events nobody settled go back to the transport
+ * (NACK: redelivered to other consumers where there are any), and later
+ * settles of them only free them. Settles in progress finish first. */
+static void orphan_events(svc_sub *sub)
+{
+    pthread_mutex_lock(&sub->mu);
+    sub->orphaning = sub->orphaned = true;
+    while (sub->settling > 0)
+        pthread_cond_wait(&sub->cv, &sub->mu);
+    svc_event *ev = sub->unsettled;
+    sub->unsettled = NULL;
+    pthread_mutex_unlock(&sub->mu);
+    for (; ev; ev = ev->next)
+        if (sub->chan->ops->event_settle)
+            sub->chan->ops->event_settle(ev, SVC_SETTLE_NACK, 0);
+    pthread_mutex_lock(&sub->mu);
+    sub->orphaning = false;
+    pthread_cond_broadcast(&sub->cv);
+    pthread_mutex_unlock(&sub->mu);
+}
+
 static svc_code sub_start(svc_client *c, svc_sub *sub)
 {
     sub->dropped_metric = svc_metrics_counter(
@@ -397,8 +420,9 @@ static svc_code sub_start(svc_client *c, svc_sub *sub)
         sub->listed = true;
     }
     pthread_mutex_unlock(&c->mu);
-    if (closing) {
+    if (closing) { /* as svc_client_free would have, had it been listed */
         sub_close(sub);
+        orphan_events(sub);
         return svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");
     }
     return SVC_OK;
@@ -455,27 +479,6 @@ void svc_sub_free(svc_sub *sub)
     sub_close(sub);
     unlist_if_done(sub); /* else its last settle does */
     sub_unref(sub);
-}
-
-/* The client is going: events nobody settled go back to the transport
- * (NACK: redelivered to other consumers where there are any), and later
- * settles of them only free them. Settles in progress finish first. */
-static void orphan_events(svc_sub *sub)
-{
-    pthread_mutex_lock(&sub->mu);
-    sub->orphaning = sub->orphaned = true;
-    while (sub->settling > 0)
-        pthread_cond_wait(&sub->cv, &sub->mu);
-    svc_event *ev = sub->unsettled;
-    sub->unsettled = NULL;
-    pthread_mutex_unlock(&sub->mu);
-    for (; ev; ev = ev->next)
-        if (sub->chan->ops->event_settle)
-            sub->chan->ops->event_settle(ev, SVC_SETTLE_NACK, 0);
-    pthread_mutex_lock(&sub->mu);
-    sub->orphaning = false;
-    pthread_cond_broadcast(&sub->cv);
-    pthread_mutex_unlock(&sub->mu);
 }
 
 void svc_client_free_subs(svc_client *c)

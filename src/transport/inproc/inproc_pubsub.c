@@ -191,13 +191,12 @@ svc_code svc_inproc_publish(svc_channel *base, const char *topic, const svc_msg 
     bus *b = bus_acquire(ch->name, false);
     if (!b)
         return SVC_OK; /* nobody listens: an event is fire and forget */
-    svc_code rc = SVC_OK;
     pthread_rwlock_rdlock(&b->lock);
     svc_sub **targets = b->n ? malloc(b->n * sizeof *targets) : NULL;
+    bool oom = b->n && !targets;
     size_t n = targets ? pick_receivers(b, topic, targets) : 0;
     pthread_rwlock_unlock(&b->lock);
-    if (b->n && !targets)
-        rc = svc_fail_oom();
+    svc_code rc = oom ? svc_fail_oom() : SVC_OK;
     for (size_t i = 0; i < n; i++) {
         svc_msg *copy = NULL;
         if (svc_msg_clone(m, &copy) == SVC_OK)
