@@ -39,8 +39,14 @@ SVC_API svc_code svc_client_new(svc_ctx *ctx, const char *target,
                                 const svc_client_opts *o, svc_client **out);
 
 /* Cancels calls still in flight (their callbacks run with SVC_CANCELLED),
- * waits for those callbacks to return, and frees the client. Must not be
- * called from one of its own callbacks. NULL is fine. */
+ * waits for those callbacks to return, and frees the client. Subscriptions
+ * of the client still open are freed too, as svc_sub_free() would (do not
+ * free them again). Manual-ack events nobody settled yet go back to the
+ * transport unsettled (a broker redelivers them to other consumers; inproc
+ * to the rest of a queue group, else they are dropped); each must still be
+ * given back with svc_event_ack/nack/term, which then only frees it and
+ * returns SVC_FAILED_PRECONDITION. Must not be called from one of its own
+ * callbacks or event handlers. NULL is fine. */
 SVC_API void svc_client_free(svc_client *c);
 
 /* A cancellation token: fire it and every call made with it ends at once

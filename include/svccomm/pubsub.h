@@ -155,9 +155,13 @@ typedef struct svc_sub_opts {
 SVC_API svc_code svc_subscribe(svc_client *c, const char *pattern, const svc_sub_opts *o,
                                svc_event_fn fn, void *ud, svc_sub **out);
 
-/* Unsubscribes, waits for running handlers to return, and frees. Events
- * delivered but not settled yet stay valid until settled. Must not be called
- * from the subscription's own handler. */
+/* Unsubscribes, waits for running handlers to return (inline ones too), and
+ * frees. Events still queued for the handler are not run: they go back
+ * (inproc: to another member of the queue group, if any). Events delivered
+ * but not settled yet stay valid until settled (see svc_client_free for
+ * what happens to them when the client goes first). Must not be called
+ * from the subscription's own handler; a handler may free another
+ * subscription. */
 SVC_API void svc_sub_free(svc_sub *sub);
 
 /* Events dropped because the handler fell behind (slow consumer). */

@@ -56,8 +56,10 @@ SVC_API svc_code svc_server_new(svc_ctx *ctx, svc_server **out);
 SVC_API void svc_server_free(svc_server *s);
 
 /* Graceful stop: listeners stop accepting new calls at once, calls in flight
- * get up to `grace_ms` to finish, the rest are failed with SVC_UNAVAILABLE.
- * Blocks until done. Then free the server. */
+ * get up to `grace_ms` to finish (answered, and the answer handed to the
+ * transport and sent), the rest are failed with SVC_UNAVAILABLE. Blocks
+ * until done; a second caller meanwhile waits for the first to finish.
+ * Then free the server. */
 SVC_API svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms);
 
 /* Serves `method` ("pkg.Service/Method", copied) with `fn`. `ud` is borrowed

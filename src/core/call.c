@@ -11,6 +11,8 @@
 
 static _Thread_local const svc_call *current_call;
 
+static void deadline_fired(void *arg);
+
 const svc_call *svc_call_current(void)
 {
     return current_call;
@@ -30,6 +32,9 @@ svc_code svc_call_init(svc_call *c, const svc_transport_ops *ops, svc_server *s,
     c->method = strndup(a->method, a->method_len);
     if (!c->method || (a->peer && !(c->peer = strdup(a->peer))))
         return svc_fail_oom();
+    if (c->deadline &&
+        svc_timer_new(svc_ctx_loop(svc_server_ctx(s)), deadline_fired, c, &c->deadline_timer) != SVC_OK)
+        return svc_fail_oom();
     return SVC_OK;
 }
 
@@ -47,6 +52,7 @@ void svc_call_unref(svc_call *c)
 {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
+    svc_server *s = c->tracked ? c->server : NULL;
     svc_timer_free(c->deadline_timer);
     if (c->flow) {
         svc_flow_destroy(c->flow);
@@ -59,6 +65,8 @@ void svc_call_unref(svc_call *c)
     free(c->method);
     free(c->peer);
     c->ops->call_free(c);
+    if (s)
+        svc_server_release(s); /* last: the server may go with it */
 }
 
 /* Everything an answer does except sending it; false if the call was
@@ -279,17 +287,20 @@ void svc_call_dispatch(svc_call *c)
         return;
     }
     if (svc_server_track(c->server, c) != SVC_OK) {
+        /* Closing; or answered meanwhile (cancelled from another thread),
+         * and then this answer is dropped. */
         answer_status(c, SVC_UNAVAILABLE, "server is shutting down");
         svc_call_unref(c);
         return;
     }
     if (c->deadline) {
-        if (c->deadline <= svc_now() ||
-            svc_timer_new(svc_ctx_loop(ctx), deadline_fired, c, &c->deadline_timer) != SVC_OK) {
+        if (c->deadline <= svc_now()) {
             deadline_fired(c);
             svc_call_unref(c);
             return;
         }
+        /* If an answer from another thread disarmed the timer before this,
+         * it fires for nothing (the call is answered) or goes with the call. */
         svc_timer_arm(c->deadline_timer, c->deadline);
     }
     if (c->opts.dispatch == SVC_DISPATCH_INLINE ||

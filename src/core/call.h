@@ -8,6 +8,16 @@
  * References: the transport holds one from init; dispatch gives the handler
  * another, which svc_call_reply()/svc_call_fail() consume. When the last
  * goes, core frees its fields and calls ops->call_free().
+ *
+ * A dispatched call counts as in flight for the server until its last
+ * reference goes (the transport released it, after sending the answer), so
+ * that a graceful shutdown waits for answers to leave, not just to be made.
+ *
+ * Threads: a transport that lets another thread reach a call before it has
+ * dispatched it (inproc: the caller cancels from its own thread) must hold
+ * a reference of its own across svc_call_dispatch(), and must have resolved
+ * the call (svc_call_resolve, and svc_call_open_flow for streams) before:
+ * an answer from that thread reads what resolving writes.
  */
 #ifndef SVC_CORE_CALL_H
 #define SVC_CORE_CALL_H
@@ -51,7 +61,8 @@ struct svc_call {
     svc_timer *deadline_timer;
     svc_trace_ctx trace;       /* this call's own span, if traced */
     char traceparent[SVC_TRACEPARENT_LEN + 1];
-    svc_call *prev, *next;     /* the server's in-flight list */
+    svc_call *prev, *next;     /* the server's list of unanswered calls */
+    bool tracked;              /* dispatched: in flight until released */
 };
 
 typedef struct svc_call_args {
@@ -63,8 +74,9 @@ typedef struct svc_call_args {
                            * demand with ops->call_peer (hot paths) */
 } svc_call_args;
 
-/* Fills `c` (zeroed by the caller). Takes a->req even on failure; on failure
- * nothing needs undoing. */
+/* Fills `c` (zeroed by the caller), including the deadline's timer, which
+ * then exists before any thread can answer the call. Takes a->req even on
+ * failure; on failure nothing needs undoing. */
 svc_code svc_call_init(svc_call *c, const svc_transport_ops *ops, svc_server *s,
                        const svc_call_args *a);
 /* Adds a query-string parameter (decoded name and value, copied). */
@@ -98,10 +110,15 @@ void svc_call_unref(svc_call *c);
 const svc_call *svc_call_current(void);
 
 /* Server internals the call needs. resolve fills fn, ud, opts, stats,
- * params and query. */
+ * params and query. track lists a call about to run its handler (refused
+ * once the server is closing, or the call was answered meanwhile) and
+ * counts it in flight, holding the server's memory for it; untrack takes it
+ * off the list when it is answered; release ends its count when its last
+ * reference goes. */
 svc_route_result svc_server_resolve(svc_server *s, svc_call *c);
 svc_code svc_server_track(svc_server *s, svc_call *c);
 void svc_server_untrack(svc_server *s, svc_call *c);
+void svc_server_release(svc_server *s);
 svc_ctx *svc_server_ctx(const svc_server *s);
 
 /* Calls fn once for each distinct service ("pkg.Service") among the RPC

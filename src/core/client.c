@@ -8,8 +8,10 @@
 #include "client_internal.h"
 #include "clock.h"
 #include "ctx.h"
+#include "dlist.h"
 #include "error.h"
 #include "msg.h"
+#include "pubsub.h"
 #include "strmap.h"
 
 /* Blocking calls spin before they sleep when this client's calls are quick
@@ -136,15 +138,11 @@ static void cancel_detach(svc_ccall *cc)
     if (!t)
         return;
     pthread_mutex_lock(&t->mu);
-    if (cc->cancel_prev || t->head == cc) {
-        if (cc->cancel_prev)
-            cc->cancel_prev->cancel_next = cc->cancel_next;
-        else
-            t->head = cc->cancel_next;
-        if (cc->cancel_next)
-            cc->cancel_next->cancel_prev = cc->cancel_prev;
-        cc->cancel_prev = cc->cancel_next = NULL;
-    }
+    /* Once fired, the list belongs to the firing thread, which walks it
+     * outside the lock holding every call on it: unlinking here would
+     * change the links under its feet. */
+    if (!t->fired)
+        SVC_DLIST_REMOVE(t->head, cc, cancel_prev, cancel_next);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -171,13 +169,7 @@ static bool finish(svc_ccall *cc, svc_msg *resp)
     int64_t avg = atomic_load_explicit(&c->latency_ewma_ns, memory_order_relaxed);
     atomic_store_explicit(&c->latency_ewma_ns, avg + (latency - avg) / 8, memory_order_relaxed);
     pthread_mutex_lock(&c->mu);
-    if (cc->prev)
-        cc->prev->next = cc->next;
-    else if (c->inflight == cc)
-        c->inflight = cc->next;
-    if (cc->next)
-        cc->next->prev = cc->prev;
-    cc->prev = cc->next = NULL;
+    SVC_DLIST_REMOVE(c->inflight, cc, prev, next);
     pthread_mutex_unlock(&c->mu);
 
     if (cc->dispatch == SVC_DISPATCH_INLINE ||
@@ -219,12 +211,8 @@ static bool cancel_attach(svc_cancel *t, svc_ccall *cc)
     bool fired = t->fired;
     atomic_fetch_add(&t->refs, 1);
     cc->cancel = t;
-    if (!fired) {
-        cc->cancel_next = t->head;
-        if (t->head)
-            t->head->cancel_prev = cc;
-        t->head = cc;
-    }
+    if (!fired)
+        SVC_DLIST_PUSH(t->head, cc, cancel_prev, cancel_next);
     pthread_mutex_unlock(&t->mu);
     return !fired;
 }
@@ -265,8 +253,8 @@ static svc_code propagate_trace(svc_msg *req, const svc_call *parent)
 static svc_time call_deadline(const svc_call_opts *o, const svc_call *parent)
 {
     svc_time d = 0;
-    if (o && o->timeout_ms > 0)
-        d = svc_now() + o->timeout_ms * SVC_NSEC_PER_MSEC;
+    if (o && o->timeout_ms > 0 && o->timeout_ms <= INT64_MAX / SVC_NSEC_PER_MSEC)
+        d = svc_deadline_after(o->timeout_ms * SVC_NSEC_PER_MSEC); /* else: too far to matter */
     if (o)
         d = svc_deadline_min(d, o->deadline);
     if (parent)
@@ -339,18 +327,21 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
     cc->stats = client_stats(c, method);
     if (stream_out)
         svc_flow_init(cc->flow, flow_consumed, cc);
+    /* The timer exists before anyone else can end the call (a cancellation
+     * token, svc_client_free), so that finish() always finds it to disarm. */
+    svc_code rc = SVC_OK;
+    if (cc->deadline)
+        rc = svc_timer_new(svc_ctx_loop(c->ctx), deadline_fired, cc, &cc->timer);
 
     pthread_mutex_lock(&c->mu);
     bool closing = c->closing;
-    if (!closing) {
+    if (!closing && rc == SVC_OK) {
         c->live++;
-        cc->next = c->inflight;
-        if (c->inflight)
-            c->inflight->prev = cc;
-        c->inflight = cc;
+        SVC_DLIST_PUSH(c->inflight, cc, prev, next);
     }
     pthread_mutex_unlock(&c->mu);
-    if (closing) {
+    if (closing || rc != SVC_OK) {
+        svc_timer_free(cc->timer);
         if (cc->flow) {
             svc_flow_destroy(cc->flow);
             free(cc->flow);
@@ -358,7 +349,7 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
         free(cc->method);
         free(cc);
         svc_msg_free(req);
-        return svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");
+        return rc ? rc : svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");
     }
     if (stream_out)
         *stream_out = cc;
@@ -371,13 +362,16 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
         return SVC_OK;
     }
     if (cc->deadline) {
-        if (cc->deadline <= svc_now() ||
-            svc_timer_new(svc_ctx_loop(c->ctx), deadline_fired, cc, &cc->timer) != SVC_OK) {
+        if (cc->deadline <= svc_now()) {
             svc_ccall_fail(cc, SVC_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
             ccall_unref(cc);
             return SVC_OK;
         }
         svc_timer_arm(cc->timer, cc->deadline);
+        /* Ended meanwhile (token fired, client freed): finish() may have
+         * disarmed the timer before it was armed. */
+        if (svc_ccall_done(cc))
+            svc_timer_disarm(cc->timer);
     }
     if (stream_out)
         c->chan->ops->stream_start(c->chan, cc);
@@ -433,7 +427,18 @@ static inline void cpu_relax(void)
 
 /* Waits for the answer. Spinning a little first means a quick answer from
  * another CPU does not pay for waking this thread from sleep; slow clients
- * do not spin at all, so they waste nothing. */
+ * do not spin at all, so they waste nothing.
+ *
+ * A handler on the worker pool that calls a service served by the same
+ * pool (orders calling inventory in one process) waits for a job queued
+ * behind it: with as many such calls as workers, every worker would wait
+ * and nothing would run the inner handlers. So the sleep is a blocking
+ * section of the pool, which keeps as many threads able to run jobs as it
+ * has workers by starting spares (executor.h). Spares rather than running
+ * queued jobs on this thread while it waits: a job run here could be any
+ * handler, which would then run under whatever locks this handler holds
+ * and on top of its stack, and this call would return only once that job
+ * finished, however long it takes. */
 static void waiter_wait(waiter *w, int64_t typical_ns)
 {
     int64_t spin = typical_ns > SPIN_IF_UNDER_NS ? 0
@@ -441,10 +446,13 @@ static void waiter_wait(waiter *w, int64_t typical_ns)
     svc_time until = svc_now() + spin;
     while (!atomic_load_explicit(&w->done, memory_order_acquire) && svc_now() < until)
         cpu_relax();
+    svc_executor *pool =
+        atomic_load_explicit(&w->done, memory_order_acquire) ? NULL : svc_executor_block_begin();
     pthread_mutex_lock(&w->mu); /* also: the answerer has let go of w */
     while (!atomic_load_explicit(&w->done, memory_order_acquire))
         pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
+    svc_executor_block_end(pool);
 }
 
 svc_code svc_client_call(svc_client *c, const char *method, const svc_msg *req,
@@ -535,6 +543,9 @@ void svc_client_free(svc_client *c)
         ccall_unref(cc);
         pthread_mutex_lock(&c->mu);
     }
+    pthread_mutex_unlock(&c->mu);
+    svc_client_free_subs(c);
+    pthread_mutex_lock(&c->mu);
     while (c->live > 0)
         pthread_cond_wait(&c->idle_cv, &c->mu);
     pthread_mutex_unlock(&c->mu);

@@ -14,10 +14,13 @@ struct svc_client {
     svc_channel *chan;
     char *target;
     size_t max_reply;
-    pthread_mutex_t mu; /* inflight, live, closing */
+    pthread_mutex_t mu; /* inflight, live, subs, closing */
     pthread_cond_t idle_cv;
     svc_ccall *inflight;
-    size_t live; /* calls not yet freed, and subscriptions not yet freed */
+    /* Calls not yet freed, and transports' holds on its subscriptions
+     * (svc_sub_hold: what they keep may need the channel). */
+    size_t live;
+    svc_sub *subs; /* open, or closed with manual-ack events unsettled */
     bool closing;
     atomic_int_fast64_t latency_ewma_ns; /* recent call latency (spin or sleep) */
     pthread_rwlock_t stats_lock;

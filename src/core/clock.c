@@ -15,6 +15,14 @@ svc_time svc_now(void)
     return (svc_time)ts.tv_sec * SVC_NSEC_PER_SEC + ts.tv_nsec;
 }
 
+svc_time svc_deadline_after(int64_t timeout_ns)
+{
+    svc_time now = svc_now();
+    if (timeout_ns < 1)
+        return now; /* 0 would mean "none" */
+    return timeout_ns > INT64_MAX - now ? 0 : now + timeout_ns;
+}
+
 int64_t svc_wall_now(void)
 {
     struct timespec ts;

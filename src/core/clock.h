@@ -21,6 +21,12 @@ void svc_timeout_format(int64_t remaining_ns, char out[16]);
 /* Parses a grpc-timeout value into nanoseconds; false if malformed. */
 bool svc_timeout_parse(const char *text, size_t len, int64_t *out_ns);
 
+/* The deadline `timeout_ns` from now, for a timeout that may come from a
+ * peer (a grpc-timeout header) or a caller: one too far away to be a point
+ * on the svc_now() clock (the sum would overflow) is no deadline, 0. A
+ * timeout below 1 ns is a deadline that has passed already. */
+svc_time svc_deadline_after(int64_t timeout_ns);
+
 /* The earlier of two deadlines, where 0 means none. */
 static inline svc_time svc_deadline_min(svc_time a, svc_time b)
 {

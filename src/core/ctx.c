@@ -57,9 +57,17 @@ void svc_ctx_free(svc_ctx *ctx)
 {
     if (!ctx)
         return;
-    /* Loops first: their last tasks may still post work to the pool. */
+    /* The pool first: a handler still running may answer, and answering
+     * uses the loops (its deadline timer, a transport's I/O). The loops'
+     * last tasks then find the pool refusing work and run it inline, so
+     * the pool's memory stays until the loops are done; and every loop
+     * stops before any is freed, since one's last task may post to another. */
+    if (ctx->exec)
+        svc_executor_stop(ctx->exec);
     for (unsigned i = 0; i < ctx->n_loops; i++)
         svc_loop_stop(ctx->loops[i]);
+    for (unsigned i = 0; i < ctx->n_loops; i++)
+        svc_loop_free(ctx->loops[i]);
     svc_executor_free(ctx->exec);
     svc_metrics_free(ctx->metrics);
     free(ctx->loops);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "dlist.h"
 #include "error.h"
 
 typedef struct task {
@@ -13,14 +14,26 @@ typedef struct task {
     void *ud;
 } task;
 
+/* A svc_loop_post_after() task: its timer event, until it runs. */
+typedef struct delayed {
+    struct delayed *prev, *next;
+    svc_loop *loop;
+    struct event *ev;
+    svc_task_fn fn;
+    void *ud;
+} delayed;
+
 struct svc_loop {
     pthread_t thread;
     struct event_base *base;
     struct event *wake;    /* activated to run posted tasks */
-    pthread_mutex_t mu;    /* guards the task queue */
+    pthread_mutex_t mu;    /* the task queue, delayed tasks, the states */
     task *head, *tail;
+    delayed *delayed;      /* post_after tasks waiting for their time */
     bool wake_pending;
-    bool stopping;
+    bool stopping;         /* asked to stop: no more delayed tasks */
+    bool stopped;          /* the thread ended: nothing is accepted */
+    bool joined;
     int index;
 };
 
@@ -40,25 +53,80 @@ static void evthread_setup(void)
     evthread_use_pthreads();
 }
 
-static void run_tasks(evutil_socket_t fd, short what, void *arg)
+/* Runs the tasks queued so far; false if there were none. *stopping says
+ * whether a stop had been asked when they were taken: read with them, since
+ * the stop's wake-up may be the very one being consumed. */
+static bool run_queued(svc_loop *loop, bool *stopping)
 {
-    (void)fd;
-    (void)what;
-    svc_loop *loop = arg;
     pthread_mutex_lock(&loop->mu);
     task *t = loop->head;
     loop->head = loop->tail = NULL;
     loop->wake_pending = false;
-    bool stopping = loop->stopping;
+    *stopping = loop->stopping;
     pthread_mutex_unlock(&loop->mu);
+    bool ran = t != NULL;
     while (t) {
         task *next = t->next;
         t->fn(t->ud);
         free(t);
         t = next;
     }
+    return ran;
+}
+
+static void run_tasks(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    svc_loop *loop = arg;
+    bool stopping;
+    run_queued(loop, &stopping);
     if (stopping)
         event_base_loopbreak(loop->base);
+}
+
+/* On the loop's thread: from the timer (libevent lets a callback free its
+ * own event) or from the drain at stop. */
+static void run_delayed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delayed *d = arg;
+    svc_loop *loop = d->loop;
+    pthread_mutex_lock(&loop->mu);
+    SVC_DLIST_REMOVE(loop->delayed, d, prev, next);
+    pthread_mutex_unlock(&loop->mu);
+    event_free(d->ev);
+    d->fn(d->ud);
+    free(d);
+}
+
+/* The first delayed task still waiting, run now: the loop is stopping and
+ * its time will never come, but only fn can release what ud holds. */
+static bool run_one_delayed_early(svc_loop *loop)
+{
+    pthread_mutex_lock(&loop->mu);
+    delayed *d = loop->delayed;
+    pthread_mutex_unlock(&loop->mu);
+    if (d)
+        run_delayed(-1, 0, d);
+    return d != NULL;
+}
+
+/* After the loop broke out: what was posted still runs, including what
+ * those tasks post, until nothing is left; only then does the loop refuse
+ * posts, decided under the lock so that none slips in between. */
+static void drain(svc_loop *loop)
+{
+    bool stopping, idle = false;
+    while (!idle) {
+        if (run_queued(loop, &stopping) || run_one_delayed_early(loop))
+            continue;
+        pthread_mutex_lock(&loop->mu);
+        idle = !loop->head && !loop->delayed;
+        loop->stopped = idle;
+        pthread_mutex_unlock(&loop->mu);
+    }
 }
 
 static void *loop_main(void *arg)
@@ -66,8 +134,7 @@ static void *loop_main(void *arg)
     svc_loop *loop = arg;
     current_loop = loop;
     event_base_loop(loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
-    /* Tasks posted while we were breaking out still deserve to run. */
-    run_tasks(-1, 0, loop);
+    drain(loop);
     return NULL;
 }
 
@@ -106,10 +173,12 @@ fail:
     return svc_fail(SVC_RESOURCE_EXHAUSTED, "cannot start an I/O thread");
 }
 
-static void enqueue(svc_loop *loop, task *t, bool stop)
+/* Queues t (NULL: none) and wakes the loop; false once it stopped. */
+static bool enqueue(svc_loop *loop, task *t, bool stop)
 {
     pthread_mutex_lock(&loop->mu);
-    if (t) {
+    bool open = !loop->stopped;
+    if (open && t) {
         if (loop->tail)
             loop->tail->next = t;
         else
@@ -117,11 +186,12 @@ static void enqueue(svc_loop *loop, task *t, bool stop)
         loop->tail = t;
     }
     loop->stopping |= stop;
-    bool wake = !loop->wake_pending;
-    loop->wake_pending = true;
+    bool wake = open && !loop->wake_pending;
+    loop->wake_pending |= wake;
     pthread_mutex_unlock(&loop->mu);
     if (wake)
         event_active(loop->wake, 0, 0);
+    return open;
 }
 
 svc_code svc_loop_post(svc_loop *loop, svc_task_fn fn, void *ud)
@@ -130,7 +200,10 @@ svc_code svc_loop_post(svc_loop *loop, svc_task_fn fn, void *ud)
     if (!t)
         return svc_fail_oom();
     *t = (task){NULL, fn, ud};
-    enqueue(loop, t, false);
+    if (!enqueue(loop, t, false)) {
+        free(t);
+        return svc_fail(SVC_UNAVAILABLE, "the I/O thread has stopped");
+    }
     return SVC_OK;
 }
 
@@ -173,43 +246,48 @@ svc_code svc_loop_run_sync(svc_loop *loop, svc_task_fn fn, void *ud)
     return rc;
 }
 
-typedef struct delayed {
-    svc_task_fn fn;
-    void *ud;
-} delayed;
-
-static void run_delayed(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    delayed d = *(delayed *)arg;
-    free(arg);
-    d.fn(d.ud);
-}
-
 svc_code svc_loop_post_after(svc_loop *loop, int64_t delay_ns, svc_task_fn fn, void *ud)
 {
     delayed *d = malloc(sizeof *d);
-    if (!d)
+    if (d)
+        *d = (delayed){.loop = loop, .fn = fn, .ud = ud};
+    if (!d || !(d->ev = evtimer_new(loop->base, run_delayed, d))) {
+        free(d);
         return svc_fail_oom();
-    *d = (delayed){fn, ud};
+    }
     struct timeval tv;
     svc_loop_timeval(delay_ns, &tv);
-    /* event_base_once owns the event and frees it after it ran; with
-     * threading enabled it may be called from any thread. */
-    if (event_base_once(loop->base, -1, EV_TIMEOUT, run_delayed, d, &tv) != 0) {
+    /* Listed and armed under the lock: the drain either sees it or the
+     * loop refuses it, and it cannot fire before it is listed. */
+    pthread_mutex_lock(&loop->mu);
+    bool open = !loop->stopping;
+    if (open) {
+        SVC_DLIST_PUSH(loop->delayed, d, prev, next);
+        evtimer_add(d->ev, &tv);
+    }
+    pthread_mutex_unlock(&loop->mu);
+    if (!open) {
+        event_free(d->ev);
         free(d);
-        return svc_fail(SVC_RESOURCE_EXHAUSTED, "cannot schedule a timer");
+        return svc_fail(SVC_UNAVAILABLE, "the I/O thread is stopping");
     }
     return SVC_OK;
 }
 
 void svc_loop_stop(svc_loop *loop)
 {
-    if (!loop)
+    if (!loop || loop->joined)
         return;
     enqueue(loop, NULL, true);
     pthread_join(loop->thread, NULL);
+    loop->joined = true;
+}
+
+void svc_loop_free(svc_loop *loop)
+{
+    if (!loop)
+        return;
+    svc_loop_stop(loop);
     event_free(loop->wake);
     event_base_free(loop->base);
     pthread_mutex_destroy(&loop->mu);

@@ -16,18 +16,26 @@ typedef struct svc_loop svc_loop;
 typedef void (*svc_task_fn)(void *ud);
 
 svc_code svc_loop_start(int index, svc_loop **out);
-/* Runs the tasks already posted, stops the thread and frees the loop. Not
+/* Stops the thread once it ran every task posted, also those that tasks
+ * post meanwhile, and every svc_loop_post_after() task still waiting (at
+ * once, early). Then posts fail, but the loop stays valid until freed, so
+ * a thread that posts late gets an error rather than freed memory. Not
  * from the loop's own thread. */
 void svc_loop_stop(svc_loop *loop);
+/* Stops the loop if needed and frees it. */
+void svc_loop_free(svc_loop *loop);
 
 /* Runs fn(ud) on the loop's thread, in posting order. Any thread, including
- * the loop's own (the task then runs after the current callback). */
+ * the loop's own (the task then runs after the current callback).
+ * SVC_UNAVAILABLE once the loop has stopped: fn will never run. */
 svc_code svc_loop_post(svc_loop *loop, svc_task_fn fn, void *ud);
 /* Runs fn(ud) on the loop's thread and waits for it to return (at once if
  * this is the loop's thread). For setup and teardown, not hot paths. */
 svc_code svc_loop_run_sync(svc_loop *loop, svc_task_fn fn, void *ud);
 /* Runs fn(ud) on the loop's thread once `delay_ns` have passed. It cannot be
- * cancelled: fn must cope with whatever changed meanwhile. */
+ * cancelled: fn must cope with whatever changed meanwhile, including
+ * running early when the loop stops. SVC_UNAVAILABLE once the loop is
+ * stopping. */
 svc_code svc_loop_post_after(svc_loop *loop, int64_t delay_ns, svc_task_fn fn, void *ud);
 
 /* The event_base, for transports that add their own events. Only touch it

@@ -6,6 +6,7 @@
 
 #include "client_internal.h"
 #include "ctx.h"
+#include "dlist.h"
 #include "error.h"
 #include "msg.h"
 
@@ -106,24 +107,56 @@ static void sub_unref(svc_sub *sub)
 {
     if (atomic_fetch_sub_explicit(&sub->refs, 1, memory_order_acq_rel) != 1)
         return;
-    svc_client *c = sub->client;
+    pthread_mutex_destroy(&sub->mu);
+    pthread_cond_destroy(&sub->cv);
     free(sub->pattern);
     free(sub->group);
     free(sub);
-    pthread_mutex_lock(&c->mu);
-    if (--c->live == 0)
-        pthread_cond_broadcast(&c->idle_cv);
-    pthread_mutex_unlock(&c->mu);
 }
 
 void svc_sub_hold(svc_sub *sub)
 {
     atomic_fetch_add(&sub->refs, 1);
+    svc_client *c = sub->client;
+    pthread_mutex_lock(&c->mu);
+    c->live++;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void svc_sub_release(svc_sub *sub)
 {
+    svc_client *c = sub->client;
     sub_unref(sub);
+    pthread_mutex_lock(&c->mu); /* last: the client may go once it is unlocked */
+    if (--c->live == 0)
+        pthread_cond_broadcast(&c->idle_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The client lets go of a subscription (once, whoever comes first: the
+ * subscription's last settle, svc_sub_free, svc_client_free). */
+static void unlist(svc_sub *sub)
+{
+    svc_client *c = sub->client;
+    pthread_mutex_lock(&c->mu);
+    bool listed = sub->listed;
+    if (listed)
+        SVC_DLIST_REMOVE(c->subs, sub, prev, next);
+    sub->listed = false;
+    pthread_mutex_unlock(&c->mu);
+    if (listed)
+        sub_unref(sub); /* the subscription's own */
+}
+
+/* A closed subscription whose events are all settled needs its client no
+ * more. Called when either becomes true, with the client still there. */
+static void unlist_if_done(svc_sub *sub)
+{
+    pthread_mutex_lock(&sub->mu);
+    bool done = atomic_load(&sub->closed) && !sub->unsettled;
+    pthread_mutex_unlock(&sub->mu);
+    if (done)
+        unlist(sub);
 }
 
 static void event_free(svc_event *ev)
@@ -135,13 +168,60 @@ static void event_free(svc_event *ev)
     sub_unref(sub);
 }
 
+/* Brackets a call into the transport for an event: false, without
+ * entering, once the client was freed (the event was given back and the
+ * channel is gone). svc_client_free waits for those inside. */
+static bool transport_enter(svc_sub *sub)
+{
+    pthread_mutex_lock(&sub->mu);
+    while (sub->orphaning)
+        pthread_cond_wait(&sub->cv, &sub->mu);
+    bool ok = !sub->orphaned;
+    if (ok)
+        sub->settling++;
+    pthread_mutex_unlock(&sub->mu);
+    return ok;
+}
+
+static void transport_leave(svc_sub *sub)
+{
+    pthread_mutex_lock(&sub->mu);
+    if (--sub->settling == 0)
+        pthread_cond_broadcast(&sub->cv);
+    pthread_mutex_unlock(&sub->mu);
+}
+
+/* A manual-ack event leaves the unsettled list to be settled through the
+ * transport; false if the client was freed and gave it back already. */
+static bool claim(svc_event *ev)
+{
+    svc_sub *sub = ev->sub;
+    if (!transport_enter(sub))
+        return false;
+    pthread_mutex_lock(&sub->mu);
+    SVC_DLIST_REMOVE(sub->unsettled, ev, prev, next);
+    pthread_mutex_unlock(&sub->mu);
+    return true;
+}
+
 static svc_code settle(svc_event *ev, svc_settle how, int64_t delay_ms)
 {
     if (atomic_exchange(&ev->settled, true))
         return svc_fail(SVC_FAILED_PRECONDITION, "event already settled");
+    svc_sub *sub = ev->sub;
+    bool manual = sub->opts.manual_ack;
+    if (manual && !claim(ev)) {
+        event_free(ev);
+        return svc_fail(SVC_FAILED_PRECONDITION,
+                        "the event's client was freed, which gave the event back");
+    }
     svc_code rc = SVC_OK;
-    if (ev->sub->chan->ops->event_settle)
-        rc = ev->sub->chan->ops->event_settle(ev, how, delay_ms);
+    if (sub->chan->ops->event_settle)
+        rc = sub->chan->ops->event_settle(ev, how, delay_ms);
+    if (manual) {
+        unlist_if_done(sub); /* while still inside: the client waits for it */
+        transport_leave(sub);
+    }
     event_free(ev);
     return rc;
 }
@@ -175,12 +255,18 @@ svc_code svc_event_in_progress(svc_event *ev)
 {
     if (!ev)
         return svc_fail(SVC_INVALID_ARGUMENT, "no event");
-    const svc_transport_ops *ops = ev->sub->chan->ops;
-    if (!ops->event_in_progress)
-        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no in-progress acks", ops->name);
     if (atomic_load(&ev->settled))
         return svc_fail(SVC_FAILED_PRECONDITION, "event already settled");
-    return ops->event_in_progress(ev);
+    svc_sub *sub = ev->sub;
+    if (!transport_enter(sub)) /* before the channel is touched */
+        return svc_fail(SVC_FAILED_PRECONDITION, "the event's client was freed");
+    const svc_transport_ops *ops = sub->chan->ops;
+    svc_code rc = ops->event_in_progress
+                      ? ops->event_in_progress(ev)
+                      : svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no in-progress acks",
+                                 ops->name);
+    transport_leave(sub);
+    return rc;
 }
 
 const char *svc_event_topic(const svc_event *ev)
@@ -228,13 +314,10 @@ static void report_drop(svc_sub *sub)
                      (unsigned long long)total);
 }
 
-svc_code svc_sub_deliver(svc_sub *sub, const char *topic, svc_msg *msg,
-                         uint32_t delivery_count, void *tdata)
+/* svc_sub_deliver() to an open subscription. */
+static svc_code deliver_open(svc_sub *sub, const char *topic, svc_msg *msg,
+                             uint32_t delivery_count, void *tdata)
 {
-    if (atomic_load(&sub->closed)) {
-        svc_msg_free(msg);
-        return SVC_CANCELLED;
-    }
     if (sub->strand && svc_strand_pending(sub->strand) >= sub->opts.max_pending) {
         svc_msg_free(msg);
         report_drop(sub);
@@ -252,9 +335,96 @@ svc_code svc_sub_deliver(svc_sub *sub, const char *topic, svc_msg *msg,
     ev->delivery_count = delivery_count ? delivery_count : 1;
     ev->tdata = tdata;
     atomic_fetch_add(&sub->refs, 1);
+    if (sub->opts.manual_ack) { /* so that svc_client_free can give it back */
+        pthread_mutex_lock(&sub->mu);
+        SVC_DLIST_PUSH(sub->unsettled, ev, prev, next);
+        pthread_mutex_unlock(&sub->mu);
+    }
     svc_counter_add(sub->received_metric, 1);
     if (!sub->strand || svc_strand_post(sub->strand, run_event, ev) != SVC_OK)
         run_event(ev);
+    return SVC_OK;
+}
+
+svc_code svc_sub_deliver(svc_sub *sub, const char *topic, svc_msg *msg,
+                         uint32_t delivery_count, void *tdata)
+{
+    /* Counted before the check, so that closing (which sets closed, then
+     * waits for the count) either is seen here or waits for this. */
+    atomic_fetch_add(&sub->delivering, 1);
+    svc_code rc = SVC_CANCELLED;
+    if (atomic_load(&sub->closed))
+        svc_msg_free(msg);
+    else
+        rc = deliver_open(sub, topic, msg, delivery_count, tdata);
+    if (atomic_fetch_sub(&sub->delivering, 1) == 1 && atomic_load(&sub->closed)) {
+        pthread_mutex_lock(&sub->mu);
+        pthread_cond_broadcast(&sub->cv);
+        pthread_mutex_unlock(&sub->mu);
+    }
+    return rc;
+}
+
+/* Closes a subscription (once): no delivery starts any more, the ones in
+ * progress (inline handlers among them) and the queued events finish. */
+static void sub_close(svc_sub *sub)
+{
+    if (atomic_exchange(&sub->closed, true))
+        return;
+    sub->chan->ops->unsubscribe(sub->chan, sub);
+    pthread_mutex_lock(&sub->mu);
+    while (atomic_load(&sub->delivering) > 0)
+        pthread_cond_wait(&sub->cv, &sub->mu);
+    pthread_mutex_unlock(&sub->mu);
+    svc_strand_free(sub->strand); /* queued events run, see closed, go back */
+    sub->strand = NULL;
+}
+
+/* The client is going: events nobody settled go back to the transport
+ * (NACK: redelivered to other consumers where there are any), and later
+ * settles of them only free them. Settles in progress finish first. */
+static void orphan_events(svc_sub *sub)
+{
+    pthread_mutex_lock(&sub->mu);
+    sub->orphaning = sub->orphaned = true;
+    while (sub->settling > 0)
+        pthread_cond_wait(&sub->cv, &sub->mu);
+    svc_event *ev = sub->unsettled;
+    sub->unsettled = NULL;
+    pthread_mutex_unlock(&sub->mu);
+    for (; ev; ev = ev->next)
+        if (sub->chan->ops->event_settle)
+            sub->chan->ops->event_settle(ev, SVC_SETTLE_NACK, 0);
+    pthread_mutex_lock(&sub->mu);
+    sub->orphaning = false;
+    pthread_cond_broadcast(&sub->cv);
+    pthread_mutex_unlock(&sub->mu);
+}
+
+static svc_code sub_start(svc_client *c, svc_sub *sub)
+{
+    sub->dropped_metric = svc_metrics_counter(
+        c->ctx->metrics, "svc_events_dropped_total",
+        "Events dropped because the subscriber fell behind.", SVC_METRIC_COUNTER, "transport",
+        c->ops->name, "pattern", sub->pattern, NULL);
+    sub->received_metric = svc_metrics_counter(
+        c->ctx->metrics, "svc_events_received_total", "Events handed to subscribers.",
+        SVC_METRIC_COUNTER, "transport", c->ops->name, "pattern", sub->pattern, NULL);
+    svc_code rc = c->ops->subscribe(c->chan, sub);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&c->mu);
+    bool closing = c->closing;
+    if (!closing) {
+        SVC_DLIST_PUSH(c->subs, sub, prev, next);
+        sub->listed = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (closing) { /* as svc_client_free would have, had it been listed */
+        sub_close(sub);
+        orphan_events(sub);
+        return svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");
+    }
     return SVC_OK;
 }
 
@@ -278,6 +448,8 @@ svc_code svc_subscribe(svc_client *c, const char *pattern, const svc_sub_opts *o
     sub->fn = fn;
     sub->ud = ud;
     atomic_init(&sub->refs, 1);
+    pthread_mutex_init(&sub->mu, NULL);
+    pthread_cond_init(&sub->cv, NULL);
     sub->pattern = strdup(pattern);
     sub->group = sub->opts.queue_group ? strdup(sub->opts.queue_group) : NULL;
     sub->opts.queue_group = sub->group;
@@ -286,40 +458,43 @@ svc_code svc_subscribe(svc_client *c, const char *pattern, const svc_sub_opts *o
         rc = svc_fail_oom();
     if (rc == SVC_OK && sub->opts.dispatch != SVC_DISPATCH_INLINE)
         rc = svc_strand_new(c->ctx->exec, sub->opts.concurrency, &sub->strand);
-    if (rc == SVC_OK) {
-        sub->dropped_metric = svc_metrics_counter(
-            c->ctx->metrics, "svc_events_dropped_total",
-            "Events dropped because the subscriber fell behind.", SVC_METRIC_COUNTER, "transport",
-            c->ops->name, "pattern", pattern, NULL);
-        sub->received_metric = svc_metrics_counter(
-            c->ctx->metrics, "svc_events_received_total", "Events handed to subscribers.", SVC_METRIC_COUNTER, "transport", c->ops->name, "pattern", pattern, NULL);
-        pthread_mutex_lock(&c->mu);
-        c->live++;
-        pthread_mutex_unlock(&c->mu);
-        rc = c->ops->subscribe(c->chan, sub);
-        if (rc) {
-            svc_strand_free(sub->strand);
-            sub_unref(sub); /* also gives back the client's count */
-            return rc;
-        }
-        *out = sub;
-        return SVC_OK;
+    if (rc == SVC_OK)
+        rc = sub_start(c, sub);
+    if (rc) {
+        svc_strand_free(sub->strand);
+        sub_unref(sub);
+        return rc;
     }
-    svc_strand_free(sub->strand);
-    free(sub->pattern);
-    free(sub->group);
-    free(sub);
-    return rc;
+    *out = sub;
+    return SVC_OK;
 }
 
 void svc_sub_free(svc_sub *sub)
 {
     if (!sub)
         return;
-    atomic_store(&sub->closed, true);
-    sub->chan->ops->unsubscribe(sub->chan, sub);
-    svc_strand_free(sub->strand); /* queued events run, see closed, go back */
+    /* Referenced while we work: once closed, the last settle may unlist it
+     * and drop its own reference at any moment. */
+    atomic_fetch_add(&sub->refs, 1);
+    sub_close(sub);
+    unlist_if_done(sub); /* else its last settle does */
     sub_unref(sub);
+}
+
+void svc_client_free_subs(svc_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    svc_sub *sub = c->subs;
+    c->subs = NULL;
+    for (svc_sub *s = sub; s; s = s->next)
+        s->listed = false;
+    pthread_mutex_unlock(&c->mu);
+    for (svc_sub *next; sub; sub = next) {
+        next = sub->next;
+        sub_close(sub);
+        orphan_events(sub);
+        sub_unref(sub); /* the subscription's own */
+    }
 }
 
 uint64_t svc_sub_dropped(const svc_sub *sub)

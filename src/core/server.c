@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "ctx.h"
+#include "dlist.h"
 #include "error.h"
 #include "msg.h"
 #include "services/health.h"
@@ -28,23 +29,28 @@ typedef struct handler {
 
 struct svc_server {
     svc_ctx *ctx;
+    /* The owner's reference, plus one per call in flight: a handler may
+     * answer after svc_server_free(), so the memory stays until the last
+     * such call is released. */
+    atomic_int refs;
     pthread_rwlock_t table_lock; /* methods, router, handlers */
     svc_strmap methods;
     svc_router *router;
     handler *handlers;
 
-    pthread_mutex_t mu; /* listeners, closed; idle_cv waits on it */
-    pthread_cond_t idle_cv;
+    pthread_mutex_t mu; /* listeners, closing, closed; idle_cv waits on it */
+    pthread_cond_t idle_cv; /* nothing in flight any more, or shutdown ended */
     svc_listener **listeners;
     size_t n_listeners;
     bool closed;
-    /* Calls in flight, for shutdown. Sharded by call address so that
-     * transport threads answering different calls rarely share a lock. */
+    /* Dispatched calls not answered yet, for shutdown to fail. Sharded by
+     * call address so that transport threads answering different calls
+     * rarely share a lock. */
     struct {
         pthread_mutex_t mu;
         svc_call *head;
     } shards[INFLIGHT_SHARDS];
-    atomic_size_t n_inflight;
+    atomic_size_t n_inflight; /* dispatched calls not released yet */
     atomic_bool closing;
     svc_health *health; /* set once under mu */
 };
@@ -82,6 +88,7 @@ svc_code svc_server_new(svc_ctx *ctx, svc_server **out)
         return svc_fail_oom();
     }
     s->ctx = ctx;
+    atomic_init(&s->refs, 1);
     svc_strmap_init(&s->methods);
     pthread_rwlock_init(&s->table_lock, NULL);
     pthread_mutex_init(&s->mu, NULL);
@@ -305,42 +312,60 @@ svc_code svc_server_track(svc_server *s, svc_call *c)
 {
     unsigned i = shard_of(c);
     pthread_mutex_lock(&s->shards[i].mu);
-    /* Checked under the shard lock: fail_inflight() takes every shard lock
-     * after setting closing, so no call slips in behind it. */
-    bool closing = atomic_load(&s->closing);
-    if (!closing) {
-        c->prev = NULL;
-        c->next = s->shards[i].head;
-        if (c->next)
-            c->next->prev = c;
-        s->shards[i].head = c;
+    /* Both checked under the shard lock: fail_inflight() takes every shard
+     * lock after setting closing, and an answer (settle) sets answered
+     * before it takes this lock to untrack, so no call slips in behind
+     * either, to stay listed for ever. */
+    bool ok = !atomic_load(&s->closing) && !atomic_load(&c->answered);
+    if (ok) {
+        SVC_DLIST_PUSH(s->shards[i].head, c, prev, next);
+        c->tracked = true;
         atomic_fetch_add(&s->n_inflight, 1);
+        atomic_fetch_add(&s->refs, 1);
     }
     pthread_mutex_unlock(&s->shards[i].mu);
-    return closing ? SVC_UNAVAILABLE : SVC_OK;
+    return ok ? SVC_OK : SVC_UNAVAILABLE;
 }
 
 void svc_server_untrack(svc_server *s, svc_call *c)
 {
     unsigned i = shard_of(c);
-    bool was_tracked = false;
     pthread_mutex_lock(&s->shards[i].mu);
-    if (c->prev || s->shards[i].head == c) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            s->shards[i].head = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-        c->prev = c->next = NULL;
-        was_tracked = true;
-    }
+    SVC_DLIST_REMOVE(s->shards[i].head, c, prev, next);
     pthread_mutex_unlock(&s->shards[i].mu);
-    if (was_tracked && atomic_fetch_sub(&s->n_inflight, 1) == 1 && atomic_load(&s->closing)) {
+}
+
+static void server_destroy(svc_server *s)
+{
+    svc_health_release(s->health);
+    svc_strmap_clear(&s->methods); /* handlers are freed from s->handlers */
+    svc_router_free(s->router);
+    for (handler *h = s->handlers, *next; h; h = next) {
+        next = h->next;
+        handler_free(h);
+    }
+    pthread_rwlock_destroy(&s->table_lock);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->idle_cv);
+    for (int i = 0; i < INFLIGHT_SHARDS; i++)
+        pthread_mutex_destroy(&s->shards[i].mu);
+    free(s);
+}
+
+static void server_unref(svc_server *s)
+{
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        server_destroy(s);
+}
+
+void svc_server_release(svc_server *s)
+{
+    if (atomic_fetch_sub(&s->n_inflight, 1) == 1 && atomic_load(&s->closing)) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->idle_cv);
         pthread_mutex_unlock(&s->mu);
     }
+    server_unref(s);
 }
 
 /* ---- listeners ---- */
@@ -428,39 +453,45 @@ static void fail_inflight(svc_server *s)
     }
 }
 
+/* Waits up to grace_ms for every call in flight to be released. */
+static void wait_idle(svc_server *s, int64_t grace_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += grace_ms / 1000;
+    until.tv_nsec += (grace_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (atomic_load(&s->n_inflight) > 0 &&
+           pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&s->mu);
+}
+
 svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
 {
     if (!s)
         return svc_fail(SVC_INVALID_ARGUMENT, "no server");
     pthread_mutex_lock(&s->mu);
-    if (s->closed) {
-        pthread_mutex_unlock(&s->mu);
-        return SVC_OK;
-    }
-    atomic_store(&s->closing, true);
+    bool first = !atomic_exchange(&s->closing, true);
+    /* Another thread is shutting down (a signal handler's thread and main,
+     * say): wait until it is done rather than free the listeners twice. */
+    while (!first && !s->closed)
+        pthread_cond_wait(&s->idle_cv, &s->mu);
     svc_health *health = s->health;
     pthread_mutex_unlock(&s->mu);
+    if (!first)
+        return SVC_OK;
     svc_health_shutdown(health); /* watches would hold the grace period */
 
     for (size_t i = 0; i < s->n_listeners; i++)
         if (s->listeners[i]->ops->listener_quiesce)
             s->listeners[i]->ops->listener_quiesce(s->listeners[i]);
-
-    if (grace_ms > 0) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += grace_ms / 1000;
-        until.tv_nsec += (grace_ms % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-        pthread_mutex_lock(&s->mu);
-        while (atomic_load(&s->n_inflight) > 0 &&
-               pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0)
-            ;
-        pthread_mutex_unlock(&s->mu);
-    }
+    if (grace_ms > 0)
+        wait_idle(s, grace_ms);
     fail_inflight(s);
 
     for (size_t i = 0; i < s->n_listeners; i++) {
@@ -474,6 +505,7 @@ svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
     s->listeners = NULL;
     s->n_listeners = 0;
     s->closed = true;
+    pthread_cond_broadcast(&s->idle_cv);
     pthread_mutex_unlock(&s->mu);
     return SVC_OK;
 }
@@ -483,17 +515,5 @@ void svc_server_free(svc_server *s)
     if (!s)
         return;
     svc_server_shutdown(s, 0);
-    svc_health_release(s->health);
-    svc_strmap_clear(&s->methods); /* handlers are freed from s->handlers */
-    svc_router_free(s->router);
-    for (handler *h = s->handlers, *next; h; h = next) {
-        next = h->next;
-        handler_free(h);
-    }
-    pthread_rwlock_destroy(&s->table_lock);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->idle_cv);
-    for (int i = 0; i < INFLIGHT_SHARDS; i++)
-        pthread_mutex_destroy(&s->shards[i].mu);
-    free(s);
+    server_unref(s); /* the owner's: calls still held keep the rest */
 }

@@ -21,7 +21,11 @@
 typedef struct svc_transport_ops svc_transport_ops;
 typedef struct svc_ccall svc_ccall;
 
-/* One URL a server listens on. Transports embed it as their first member. */
+/* One URL a server listens on. Transports embed it as their first member.
+ * Core sets ops and server after listen() returns, when calls may already
+ * arrive: a transport's threads must not read them (keep the server listen()
+ * was given in the transport's own listener struct, set before the listener
+ * can be reached). */
 typedef struct svc_listener {
     const svc_transport_ops *ops;
     svc_server *server;
@@ -52,7 +56,10 @@ struct svc_transport_ops {
     /* Stop taking new connections; calls on open ones still arrive (core
      * answers them UNAVAILABLE once the server is closing). Optional. */
     void (*listener_quiesce)(svc_listener *l);
-    /* Stop and free. Core has answered every call of the server first. */
+    /* Stop and free. Core has answered every call of the server first
+     * (answers may still be on their way out through call_reply on other
+     * threads: let them finish). A graceful shutdown waits for calls until
+     * their last reference goes, so release a call once its answer is sent. */
     void (*listener_free)(svc_listener *l);
     /* Send the answer of a server call; the status is in `resp`, which this
      * takes. Called exactly once per call, from any thread. resp is NULL
@@ -117,9 +124,17 @@ struct svc_transport_ops {
     svc_code (*store_delete)(svc_channel *ch, const char *name);
     /* Start delivering events to `sub` with svc_sub_deliver(). */
     svc_code (*subscribe)(svc_channel *ch, svc_sub *sub);
-    /* No svc_sub_deliver() for `sub` may start after this returns. */
+    /* Called once sub->closed is set. No svc_sub_deliver() for `sub` may
+     * start after this returns, except from a thread holding the
+     * subscription (svc_sub_hold), which core then refuses; nothing the
+     * transport keeps for the subscription (a redelivery timer) may outlive
+     * the channel. */
     void (*unsubscribe)(svc_channel *ch, svc_sub *sub);
-    /* Settle a manual-ack event (optional for transports without acks). */
+    /* Settle an event (optional for transports without acks). Also called
+     * after unsubscribe, until channel_free: for events the handler settles
+     * late, for events still queued when the subscription closed (NACK: let
+     * another consumer have it), and by svc_client_free for manual-ack
+     * events nobody settled (NACK). */
     svc_code (*event_settle)(svc_event *ev, svc_settle how, int64_t delay_ms);
     /* Postpone redelivery of an unsettled event (optional). */
     svc_code (*event_in_progress)(svc_event *ev);

@@ -60,11 +60,16 @@ find_package(svccomm REQUIRED)
 add_executable(consumer main.c)
 target_link_libraries(consumer PRIVATE svccomm::svccomm)
 CM
-cmake -S "$work" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+# The build's own flags (sanitizers: their runtime must come with the
+# program), empty for a plain build.
+cflags=${SVC_CONSUMER_CFLAGS:-}
+ldflags=${SVC_CONSUMER_LDFLAGS:-}
+cmake -S "$work" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$cflags" \
+    -DCMAKE_EXE_LINKER_FLAGS="$ldflags" >/dev/null
 cmake --build "$work/build" >/dev/null
 LD_LIBRARY_PATH=$(dirname "$lib") "$work/build/consumer"
 
 flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs svccomm)
-gcc -std=c11 -o "$work/consumer_pc" "$work/main.c" $flags
+gcc -std=c11 $cflags -o "$work/consumer_pc" "$work/main.c" $flags $ldflags
 LD_LIBRARY_PATH=$(dirname "$lib") "$work/consumer_pc"
 echo "install test passed"

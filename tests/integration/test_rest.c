@@ -102,6 +102,24 @@ static void reply_later(svc_call *c, void *ud)
     pthread_detach(t);
 }
 
+/* Answers after 20 ms with many headers, so that building the response
+ * takes a moment: a graceful shutdown once stopped the server in it. */
+static atomic_bool slow_started;
+static void slow_many_headers(svc_call *c, void *ud)
+{
+    (void)ud;
+    atomic_store(&slow_started, true);
+    usleep(20000);
+    svc_msg *m;
+    svc_msg_new_data("{}", 2, SVC_CT_JSON, &m);
+    for (int i = 0; i < 100; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "x-h%d", i);
+        svc_msg_md_add(m, k, "some value here");
+    }
+    svc_call_reply(c, m);
+}
+
 static void big_reply(svc_call *c, void *ud)
 {
     (void)ud;
@@ -279,6 +297,14 @@ static void on_done(svc_code code, svc_msg *resp, void *ud)
     svc_msg_free(resp);
 }
 
+static void tally_wait(tally *t, int n)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->done < n)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
 static void many_in_flight(void **state)
 {
     (void)state;
@@ -292,10 +318,7 @@ static void many_in_flight(void **state)
         svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
         assert_int_equal(svc_client_call_async(cli, "test.Rest/Later", req, NULL, on_done, &t), SVC_OK);
     }
-    pthread_mutex_lock(&t.mu);
-    while (t.done < N)
-        pthread_cond_wait(&t.cv, &t.mu);
-    pthread_mutex_unlock(&t.mu);
+    tally_wait(&t, N);
     assert_int_equal(t.ok, N);
     /* 150 × 30 ms one after the other would take 4.5 s. */
     assert_true(svc_now() - start < 2 * SVC_NSEC_PER_SEC);
@@ -370,6 +393,52 @@ static int raw_connect(int port)
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     return fd;
+}
+
+/* Sends `request` on a fresh connection and reads the answer (at most n-1
+ * bytes, until the server closes or 3 s pass) into reply. */
+static void raw_exchange(int port, const char *request, char *reply, size_t n)
+{
+    int fd = raw_connect(port);
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(send(fd, request, strlen(request), MSG_NOSIGNAL), (ssize_t)strlen(request));
+    size_t len = 0;
+    ssize_t got;
+    while (len + 1 < n && (got = recv(fd, reply + len, n - 1 - len, 0)) > 0)
+        len += (size_t)got;
+    reply[len] = '\0';
+    close(fd);
+}
+
+/* A request method of thousands of bytes once overflowed the buffer the
+ * call's method is built in: refused now, and the server lives on. */
+static void long_request_method(void **state)
+{
+    (void)state;
+    static char request[4000];
+    memset(request, 'X', 3000);
+    strcpy(request + 3000, " /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char reply[512];
+    raw_exchange(port_of(base_url), request, reply, sizeof reply);
+    assert_int_equal(strncmp(reply, "HTTP/1.1 501", 12), 0);
+    svc_msg *resp = NULL;
+    assert_int_equal(call_json(cli, "GET /hello", "", &resp), SVC_OK);
+    svc_msg_free(resp);
+}
+
+/* grpc-timeout: 99999999H is longer than the clock can count: no deadline,
+ * rather than one that overflowed into the past. */
+static void huge_peer_timeout(void **state)
+{
+    (void)state;
+    char reply[512];
+    raw_exchange(port_of(base_url),
+                 "GET /hello HTTP/1.1\r\nHost: x\r\ngrpc-timeout: 99999999H\r\n"
+                 "Connection: close\r\n\r\n",
+                 reply, sizeof reply);
+    assert_int_equal(strncmp(reply, "HTTP/1.1 200", 12), 0);
+    assert_non_null(strstr(reply, "Hello, World!"));
 }
 
 static atomic_bool trickle_stop;
@@ -533,15 +602,22 @@ static void metrics_endpoint(void **state)
     svc_msg_free(resp);
 }
 
+/* A server of its own serving `method` on a free port, and a client of it. */
+static svc_server *own_server(const char *method, svc_handler_fn fn, svc_client **cli_out)
+{
+    svc_server *s;
+    assert_int_equal(svc_server_new(ctx, &s), SVC_OK);
+    assert_int_equal(svc_server_handle(s, method, fn, NULL), SVC_OK);
+    assert_int_equal(svc_server_listen(s, "http://127.0.0.1:0"), SVC_OK);
+    assert_int_equal(svc_client_new(ctx, svc_server_listener_url(s, 0), NULL, cli_out), SVC_OK);
+    return s;
+}
+
 static void shutdown_in_flight(void **state)
 {
     (void)state;
-    svc_server *s;
-    assert_int_equal(svc_server_new(ctx, &s), SVC_OK);
-    assert_int_equal(svc_server_handle(s, "test.Rest/Sleep", sleeper, NULL), SVC_OK);
-    assert_int_equal(svc_server_listen(s, "http://127.0.0.1:0"), SVC_OK);
     svc_client *c;
-    assert_int_equal(svc_client_new(ctx, svc_server_listener_url(s, 0), NULL, &c), SVC_OK);
+    svc_server *s = own_server("test.Rest/Sleep", sleeper, &c);
     tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     svc_msg *req;
     svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
@@ -551,16 +627,42 @@ static void shutdown_in_flight(void **state)
     svc_time start = svc_now();
     svc_server_free(s); /* answers the call in flight, does not wait 5 s */
     assert_true(svc_now() - start < 2 * SVC_NSEC_PER_SEC);
-    pthread_mutex_lock(&t.mu);
-    while (t.done < 1)
-        pthread_cond_wait(&t.cv, &t.mu);
-    pthread_mutex_unlock(&t.mu);
+    tally_wait(&t, 1);
     assert_int_equal(t.ok, 0);
     svc_client_free(c);
 }
 
-int main(void)
+/* A graceful shutdown waits for answers to leave, not just to be made: the
+ * handler answers during the grace period and the caller gets the answer
+ * (it once got "server returned nothing", or MHD aborted the process for
+ * being stopped with a suspended connection). */
+static void graceful_shutdown_sends_answers(void **state)
 {
+    (void)state;
+    svc_time until = svc_now() + 2 * SVC_NSEC_PER_SEC;
+    for (int i = 0; i < 10 && svc_now() < until; i++) {
+        svc_client *c;
+        svc_server *s = own_server("test.Rest/Slow", slow_many_headers, &c);
+        tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+        svc_msg *req;
+        svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
+        svc_call_opts o = {.timeout_ms = 3000};
+        atomic_store(&slow_started, false);
+        assert_int_equal(svc_client_call_async(c, "test.Rest/Slow", req, &o, on_done, &t), SVC_OK);
+        while (!atomic_load(&slow_started)) /* the call is in flight */
+            usleep(1000);
+        assert_int_equal(svc_server_shutdown(s, 2000), SVC_OK);
+        tally_wait(&t, 1);
+        assert_int_equal(t.ok, 1);
+        svc_client_free(c);
+        svc_server_free(s);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]); /* one test (or a pattern) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rpc_json_and_proto),
         cmocka_unit_test(routes),
@@ -574,6 +676,9 @@ int main(void)
         cmocka_unit_test(https_and_mtls),
         cmocka_unit_test(metrics_endpoint),
         cmocka_unit_test(shutdown_in_flight),
+        cmocka_unit_test(long_request_method),
+        cmocka_unit_test(huge_peer_timeout),
+        cmocka_unit_test(graceful_shutdown_sends_answers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -80,6 +80,23 @@ static void deadlines(void **state)
     assert_true(svc_wall_now() > INT64_C(1600000000) * SVC_NSEC_PER_SEC);
 }
 
+/* A peer's timeout too large for the clock is no deadline, not an overflow
+ * into the past (a grpc-timeout of 99999999H once made every such call
+ * DEADLINE_EXCEEDED at once). */
+static void deadline_after(void **state)
+{
+    (void)state;
+    svc_time before = svc_now();
+    svc_time d = svc_deadline_after(SVC_NSEC_PER_SEC);
+    assert_true(d >= before + SVC_NSEC_PER_SEC && d <= svc_now() + SVC_NSEC_PER_SEC);
+    assert_int_equal(svc_deadline_after(INT64_MAX), 0);
+    int64_t huge;
+    assert_true(svc_timeout_parse("99999999H", 9, &huge));
+    assert_int_equal(svc_deadline_after(huge), 0);
+    d = svc_deadline_after(0); /* passed already, but still a deadline */
+    assert_true(d != 0 && d <= svc_now());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -87,6 +104,7 @@ int main(void)
         cmocka_unit_test(timeout_parse),
         cmocka_unit_test(duration_parse),
         cmocka_unit_test(deadlines),
+        cmocka_unit_test(deadline_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,8 @@ typedef struct grpc_sstream {
     svc_msg *req;   /* request metadata, until the call takes it */
     char *path;
     bool post, ct_ok, json, req_gzip;
-    int64_t timeout_ns;
+    int64_t timeout_ns;        /* grpc-timeout, when has_timeout */
+    bool has_timeout;
     size_t header_bytes;
     bool call_made, dispatched, failed;
     int messages;
@@ -303,8 +304,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         st->ct_ok = svc_grpc_content_type_ok(v, vlen);
         st->json = strcmp(svc_grpc_payload_type(v, vlen), SVC_CT_JSON) == 0;
     } else if (header_is(name, nlen, "grpc-timeout")) {
-        if (!svc_timeout_parse(v, vlen, &st->timeout_ns))
-            st->timeout_ns = 0;
+        st->has_timeout = svc_timeout_parse(v, vlen, &st->timeout_ns);
     } else if (header_is(name, nlen, "grpc-encoding")) {
         st->req_gzip = vlen == 4 && strncasecmp(v, "gzip", 4) == 0;
     } else if (header_is(name, nlen, "grpc-accept-encoding")) {
@@ -340,7 +340,7 @@ static void headers_done(grpc_sstream *st)
         .method = path[0] == '/' ? path + 1 : path,
         .method_len = strlen(path[0] == '/' ? path + 1 : path),
         .req = st->req,
-        .deadline = st->timeout_ns ? svc_now() + st->timeout_ns : 0,
+        .deadline = st->has_timeout ? svc_deadline_after(st->timeout_ns) : 0,
     };
     st->req = NULL;
     svc_msg_set_content_type(args.req, st->json ? SVC_CT_JSON : SVC_CT_PROTO);

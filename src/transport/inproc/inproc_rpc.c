@@ -19,6 +19,10 @@
 
 typedef struct inproc_listener {
     svc_listener base;
+    /* Ours, set before the name is registered: callers reach the listener
+     * as soon as it is, while core fills base.server only after listen
+     * returns. */
+    svc_server *server;
     char *name;
     unsigned pins; /* call_start()s dispatching into the server right now */
 } inproc_listener;
@@ -46,13 +50,13 @@ static pthread_mutex_t link_lock = PTHREAD_MUTEX_INITIALIZER;
 svc_code svc_inproc_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
                            svc_listener **out)
 {
-    (void)s;
     (void)o;
     inproc_listener *l = calloc(1, sizeof *l);
     if (!l || !(l->name = svc_inproc_name(url))) {
         free(l);
         return svc_fail_oom();
     }
+    l->server = s;
     size_t n = strlen(l->name) + sizeof "inproc://";
     if (!(l->base.url = malloc(n))) {
         free(l->name);
@@ -96,9 +100,9 @@ static void unpin(inproc_listener *l)
     pthread_mutex_unlock(&registry_lock);
 }
 
-/* The server call for client call `cc`, linked to it, or NULL after
- * failing cc. The listener stays pinned (*pinned) until the caller has
- * dispatched. */
+/* The server call for client call `cc`, resolved but not linked to it yet,
+ * or NULL after failing cc. The listener stays pinned (*pinned) until the
+ * caller has dispatched. */
 static inproc_call *open_server_call(inproc_channel *ch, svc_ccall *cc, inproc_listener **pinned)
 {
     pthread_mutex_lock(&registry_lock);
@@ -129,19 +133,36 @@ static inproc_call *open_server_call(inproc_channel *ch, svc_ccall *cc, inproc_l
         return NULL;
     }
     args.req = req;
-    if (svc_call_init(&ic->base, &svc_inproc_transport, l->base.server, &args) != SVC_OK) {
+    if (svc_call_init(&ic->base, &svc_inproc_transport, l->server, &args) != SVC_OK) {
         svc_call_unref(&ic->base); /* frees what init made */
         unpin(l);
         svc_ccall_fail(cc, SVC_RESOURCE_EXHAUSTED, "out of memory");
         svc_ccall_release(cc);
         return NULL;
     }
+    svc_call_resolve(&ic->base);
+    *pinned = l;
+    return ic;
+}
+
+/* Links the calls: from here the caller's cancellation (deadline, token,
+ * svc_client_free, on its own thread) reaches the server call and may drop
+ * the transport's reference at once, so the starter holds one of its own
+ * until it has dispatched (call.h). */
+static void link_calls(inproc_call *ic, svc_ccall *cc)
+{
+    svc_call_ref(&ic->base);
     pthread_mutex_lock(&link_lock);
     ic->cc = cc;
     cc->tdata = ic;
     pthread_mutex_unlock(&link_lock);
-    *pinned = l;
-    return ic;
+}
+
+/* Ends what link_calls() began once the call is dispatched or refused. */
+static void started(inproc_call *ic, inproc_listener *l)
+{
+    svc_call_unref(&ic->base);
+    unpin(l);
 }
 
 void svc_inproc_call_start(svc_channel *base, svc_ccall *cc)
@@ -149,8 +170,9 @@ void svc_inproc_call_start(svc_channel *base, svc_ccall *cc)
     inproc_listener *l;
     inproc_call *ic = open_server_call((inproc_channel *)base, cc, &l);
     if (ic) {
+        link_calls(ic, cc);
         svc_call_dispatch(&ic->base);
-        unpin(l);
+        started(ic, l);
     }
 }
 
@@ -161,15 +183,19 @@ void svc_inproc_stream_start(svc_channel *base, svc_ccall *cc)
     if (!ic)
         return;
     /* A unary handler would need the stream's one message before it runs;
-     * inproc streams serve streaming handlers, which read as they go. */
-    if (svc_call_resolve(&ic->base) == SVC_ROUTE_FOUND && ic->base.opts.kind == SVC_UNARY)
+     * inproc streams serve streaming handlers, which read as they go. The
+     * flow is opened before the link, like resolving. */
+    bool unary = ic->base.route == SVC_ROUTE_FOUND && ic->base.opts.kind == SVC_UNARY;
+    svc_code rc = unary ? SVC_OK : svc_call_open_flow(&ic->base);
+    link_calls(ic, cc);
+    if (unary)
         svc_call_refuse(&ic->base, SVC_UNIMPLEMENTED,
                         "inproc streams need a streaming handler; call unary methods unary");
-    else if (svc_call_open_flow(&ic->base) != SVC_OK)
+    else if (rc != SVC_OK)
         svc_call_refuse(&ic->base, SVC_RESOURCE_EXHAUSTED, "out of memory");
     else
         svc_call_dispatch(&ic->base);
-    unpin(l);
+    started(ic, l);
 }
 
 /* The server call linked to `cc` with a reference, or NULL once cut. */

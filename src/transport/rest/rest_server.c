@@ -43,7 +43,17 @@ typedef struct rest_listener {
     bool verify_peer;
     char *cert_pem, *key_pem, *ca_pem; /* MHD reads them for its lifetime */
     svc_counter *connections;
+    /* Connections suspended until their answer is queued and they are
+     * resumed: MHD_stop_daemon() must not run while there are any. */
+    pthread_mutex_t mu;
+    pthread_cond_t resumed_cv;
+    unsigned suspended;
 } rest_listener;
+
+/* The longest request method we make a call of. HTTP methods are short
+ * tokens; a longer one cannot be served, and must not reach the fixed-size
+ * buffer the call's method is built in. */
+#define MAX_VERB 32
 
 typedef enum req_state {
     REQ_READING,    /* headers and body arriving */
@@ -142,6 +152,17 @@ static enum MHD_Result queue_answer(rest_req *r)
     return ret;
 }
 
+/* A suspended connection is resumed: the listener may stop once none is
+ * left. From here the request may complete and be freed. */
+static void resumed(rest_listener *l, struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    pthread_mutex_lock(&l->mu);
+    if (--l->suspended == 0)
+        pthread_cond_broadcast(&l->resumed_cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
 void svc_rest_call_reply(svc_call *c, svc_msg *resp)
 {
     rest_req *r = (rest_req *)c;
@@ -156,9 +177,10 @@ void svc_rest_call_reply(svc_call *c, svc_msg *resp)
     else
         r->state = REQ_ANSWERED; /* the access handler queues it */
     struct MHD_Connection *conn = r->conn;
+    rest_listener *l = r->l;
     pthread_mutex_unlock(&r->mu);
     if (resume)
-        MHD_resume_connection(conn);
+        resumed(l, conn);
 }
 
 void svc_rest_call_free(svc_call *c)
@@ -281,6 +303,9 @@ static rest_req *req_new(rest_listener *l, struct MHD_Connection *conn, const ch
         path = "/";
     /* "VERB /path": what core resolves against routes and methods. */
     size_t verb_len = strlen(verb), path_len = strlen(path);
+    bool verb_ok = verb_len <= MAX_VERB;
+    if (!verb_ok)
+        verb_len = MAX_VERB; /* named by its start; refused below */
     char method[2048];
     if (verb_len + 1 + path_len >= sizeof method)
         path_len = sizeof method - verb_len - 2; /* an over-long path cannot match */
@@ -292,7 +317,7 @@ static rest_req *req_new(rest_listener *l, struct MHD_Connection *conn, const ch
     const char *timeout = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "grpc-timeout");
     int64_t timeout_ns;
     if (timeout && svc_timeout_parse(timeout, strlen(timeout), &timeout_ns))
-        deadline = svc_now() + timeout_ns;
+        deadline = svc_deadline_after(timeout_ns);
     svc_call_args args = {
         .method = method,
         .method_len = verb_len + 1 + path_len,
@@ -315,7 +340,10 @@ static rest_req *req_new(rest_listener *l, struct MHD_Connection *conn, const ch
     const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     svc_ct_kind kind = svc_ct_classify(ct);
-    if (l->verify_peer && !client_cert_trusted(conn)) {
+    if (!verb_ok) {
+        r->http_override = 501;
+        svc_call_refuse(&r->base, SVC_UNIMPLEMENTED, "request method too long to be one we serve");
+    } else if (l->verify_peer && !client_cert_trusted(conn)) {
         svc_call_refuse(&r->base, SVC_UNAUTHENTICATED, "client certificate missing or not trusted");
     } else if (!in_prefix && prefix_len) {
         svc_call_refuse(&r->base, SVC_NOT_FOUND, "path outside this server's prefix");
@@ -342,6 +370,9 @@ static enum MHD_Result after_dispatch(rest_req *r)
     } else {
         MHD_suspend_connection(r->conn);
         r->state = REQ_SUSPENDED;
+        pthread_mutex_lock(&r->l->mu);
+        r->l->suspended++;
+        pthread_mutex_unlock(&r->l->mu);
     }
     pthread_mutex_unlock(&r->mu);
     return ret;
@@ -477,6 +508,14 @@ static svc_code load_tls(rest_listener *l, const svc_tls_opts *tls)
 
 static void listener_destroy(rest_listener *l)
 {
+    /* Core answered every call before freeing the listener (transport.h),
+     * so each connection still suspended is being resumed by the thread
+     * that answered it, in svc_rest_call_reply: wait for those, since MHD
+     * aborts the process if stopped with a suspended connection. */
+    pthread_mutex_lock(&l->mu);
+    while (l->suspended > 0)
+        pthread_cond_wait(&l->resumed_cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
     if (l->daemon)
         MHD_stop_daemon(l->daemon);
     if (l->quiesced_fd != MHD_INVALID_SOCKET)
@@ -485,6 +524,8 @@ static void listener_destroy(rest_listener *l)
     free(l->key_pem);
     free(l->ca_pem);
     free(l->prefix);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->resumed_cv);
     free(l);
 }
 
@@ -536,6 +577,8 @@ svc_code svc_rest_listen(svc_server *s, const svc_url *url, const svc_listen_opt
     l->server = s;
     l->ctx = svc_server_ctx(s);
     l->quiesced_fd = MHD_INVALID_SOCKET;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->resumed_cv, NULL);
     l->max_body = o->max_body ? o->max_body : l->ctx->max_message_size;
     size_t plen = strlen(url->path);
     while (plen && url->path[plen - 1] == '/')
