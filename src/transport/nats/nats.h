@@ -47,6 +47,8 @@ typedef struct nats_config {
 svc_code svc_nats_config_parse(const svc_url *url, const svc_tls_opts *tls,
                                int64_t connect_timeout_ms, nats_config *out);
 void svc_nats_config_clear(nats_config *c);
+/* A stream or consumer name: one subject token, printable, no wildcards. */
+bool svc_nats_name_valid(const char *name);
 
 /* ---- nats_link.c: one connection, its connectivity state and metrics ---- */
 
@@ -75,6 +77,7 @@ struct nats_link {
     pthread_mutex_t mu;           /* connecting, closed */
     pthread_cond_t closed_cv;
     bool closed;                  /* cnats' closed callback ran */
+    atomic_bool closing;          /* we are closing it */
     _Atomic(natsConnection *) nc; /* set once connected, never changes */
     atomic_int state;
     svc_counter *state_gauge;
@@ -220,6 +223,7 @@ struct nats_channel {
     pthread_mutex_t async_mu;
     pthread_cond_t async_cv;
     size_t async_pending;       /* asynchronous publishes without a verdict */
+    bool async_used;
     svc_strmap async_msgs;      /* natsMsg address → its publish */
     atomic_bool closing;
 };

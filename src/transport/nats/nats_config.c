@@ -68,6 +68,16 @@ static svc_code parse_prefix(const svc_url *url, nats_config *c)
     return SVC_OK;
 }
 
+bool svc_nats_name_valid(const char *name)
+{
+    if (!name || !*name)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p <= ' ' || *p >= 0x7F || strchr(".*>/\\", *p))
+            return false;
+    return true;
+}
+
 svc_code svc_nats_config_parse(const svc_url *url, const svc_tls_opts *tls,
                                int64_t connect_timeout_ms, nats_config *c)
 {

@@ -22,6 +22,9 @@
 #define ATTEMPT_WAIT_MS 5000
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 1000
+/* cnats keeps at most 4000 publishes unacknowledged; a publisher beyond
+ * that waits this long for room (backpressure) before the attempt fails. */
+#define STALL_WAIT_MS 10000
 
 typedef struct async_pub {
     nats_channel *ch;
@@ -45,6 +48,7 @@ svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out)
         jsOptions_Init(&o);
         o.PublishAsync.AckHandler = on_pub_ack;
         o.PublishAsync.AckHandlerClosure = ch;
+        o.PublishAsync.StallWait = STALL_WAIT_MS;
         natsStatus s = natsConnection_JetStream(&ch->js, nc, &o);
         if (s != NATS_OK) {
             ch->js = NULL;
@@ -61,6 +65,9 @@ svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out)
 svc_code svc_nats_store_ensure(svc_channel *base, const svc_store_opts *o)
 {
     nats_channel *ch = (nats_channel *)base;
+    if (!svc_nats_name_valid(o->name))
+        return svc_fail(SVC_INVALID_ARGUMENT, "bad stream name '%s': printable, no spaces, dots or wildcards",
+                        o->name);
     jsCtx *js = NULL;
     svc_code rc = svc_nats_js_get(ch, &js);
     if (rc)
@@ -100,6 +107,8 @@ svc_code svc_nats_store_ensure(svc_channel *base, const svc_store_opts *o)
 svc_code svc_nats_store_delete(svc_channel *base, const char *name)
 {
     nats_channel *ch = (nats_channel *)base;
+    if (!svc_nats_name_valid(name))
+        return svc_fail(SVC_INVALID_ARGUMENT, "bad stream name '%s'", name);
     jsCtx *js = NULL;
     svc_code rc = svc_nats_js_get(ch, &js);
     if (rc)
@@ -189,6 +198,14 @@ static bool retryable(natsStatus s, jsErrCode err)
 
 static void attempt(void *arg);
 
+/* Attempts may wait for room in cnats' window: on the pool, not a loop. */
+static void retry_due(void *arg)
+{
+    async_pub *ap = arg;
+    if (svc_executor_post(ap->ch->base.ctx->exec, attempt, ap) != SVC_OK)
+        attempt(ap);
+}
+
 /* A failed attempt: again after a backoff while time remains, else the end. */
 static void pub_failed(async_pub *ap, natsStatus s, jsErrCode err)
 {
@@ -196,7 +213,8 @@ static void pub_failed(async_pub *ap, natsStatus s, jsErrCode err)
     if (retryable(s, err) && left > 0 && !atomic_load(&ap->ch->closing)) {
         int64_t ms = RETRY_MIN_MS << (ap->attempts < 5 ? ap->attempts : 5);
         ms = ms > RETRY_MAX_MS ? RETRY_MAX_MS : ms;
-        if (svc_loop_post_after(svc_ctx_loop(ap->ch->base.ctx), ms * SVC_NSEC_PER_MSEC, attempt, ap) ==
+        if (svc_loop_post_after(svc_ctx_loop(ap->ch->base.ctx), ms * SVC_NSEC_PER_MSEC, retry_due,
+                                ap) ==
             SVC_OK)
             return;
     }
@@ -274,6 +292,7 @@ svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const sv
     ap->deadline = svc_now() + timeout_of(o) * SVC_NSEC_PER_MSEC;
     pthread_mutex_lock(&ch->async_mu);
     ch->async_pending++;
+    ch->async_used = true;
     pthread_mutex_unlock(&ch->async_mu);
     attempt(ap);
     return SVC_OK;
@@ -284,9 +303,10 @@ void svc_nats_js_close(nats_channel *ch)
     atomic_store(&ch->closing, true);
     if (!ch->js)
         return;
-    /* Publishes cnats still waits on are taken back and answered now. */
+    /* Publishes cnats still waits on are taken back and answered now (cnats
+     * 3.4 crashes asking a context that never published asynchronously). */
     natsMsgList pending = {0};
-    if (js_PublishAsyncGetPendingList(&pending, ch->js) == NATS_OK) {
+    if (ch->async_used && js_PublishAsyncGetPendingList(&pending, ch->js) == NATS_OK) {
         for (int i = 0; i < pending.Count; i++) {
             char key[32];
             ptr_key(pending.Msgs[i], key);

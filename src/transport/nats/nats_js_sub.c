@@ -123,6 +123,10 @@ svc_code svc_nats_js_subscribe(nats_channel *ch, svc_sub *sub)
         return svc_fail(SVC_INVALID_ARGUMENT,
                         "bad pattern '%s': dot-separated tokens, '*' for one, '>' last for the rest",
                         sub->pattern);
+    if (!svc_nats_name_valid(sub->opts.store) ||
+        (sub->opts.durable_name && !svc_nats_name_valid(sub->opts.durable_name)))
+        return svc_fail(SVC_INVALID_ARGUMENT, "bad stream or durable name ('%s', '%s')",
+                        sub->opts.store, sub->opts.durable_name ? sub->opts.durable_name : "");
     if (sub->opts.pull && !sub->opts.durable_name)
         return svc_fail(SVC_INVALID_ARGUMENT, "a pull consumer needs a durable_name");
     jsCtx *js = NULL;

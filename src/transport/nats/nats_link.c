@@ -72,7 +72,9 @@ svc_nats_state svc_nats_link_state(const nats_link *l)
 static void on_disconnected(natsConnection *nc, void *ud)
 {
     (void)nc;
-    set_state(ud, SVC_NATS_TRANSIENT_FAILURE, "disconnected, reconnecting");
+    nats_link *l = ud;
+    if (!atomic_load(&l->closing)) /* our own close is no failure */
+        set_state(l, SVC_NATS_TRANSIENT_FAILURE, "disconnected, reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *ud)
@@ -214,8 +216,9 @@ void svc_nats_link_close(nats_link *l)
     natsConnection *nc = atomic_load(&l->nc);
     if (nc) {
         /* What is still buffered (the last replies, acks) goes out first. */
-        if (!natsConnection_IsClosed(nc))
+        if (!natsConnection_IsClosed(nc) && !natsConnection_IsReconnecting(nc))
             natsConnection_FlushTimeout(nc, 1000);
+        atomic_store(&l->closing, true);
         natsConnection_Close(nc);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
