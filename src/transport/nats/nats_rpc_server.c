@@ -55,6 +55,8 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *nm, vo
     svc_msg *req = NULL;
     size_t body = (size_t)natsMsg_GetDataLength(nm);
     bool too_large = body > l->max_body;
+    if (c)
+        memcpy(c->reply, reply, rlen + 1); /* reply points into nm */
     svc_code rc = c ? svc_nats_msg_in(nm, &in, &req) : svc_fail_oom();
     natsMsg_Destroy(nm);
     if (rc) {
@@ -62,7 +64,6 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *nm, vo
         return; /* out of memory: the caller's deadline answers it */
     }
     c->l = l;
-    memcpy(c->reply, reply, rlen + 1);
     svc_call_args args = {
         .method = method,
         .method_len = strlen(method),

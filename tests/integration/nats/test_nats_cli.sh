@@ -17,7 +17,8 @@ wait_for() { # wait_for FILE TEXT: until FILE holds TEXT (10 s at most)
 
 # Request/reply across processes; a plain NATS request reaches the greeter.
 "$BIN_DIR/greeter" --listen "$url" --id g1 >"$tmp/greeter.log" 2>&1 &
-pids+=($!)
+greeter=$!
+pids+=($greeter)
 wait_for "$tmp/greeter.log" "listening on"
 check "svc-call over nats" '{"message":"Hello John"}' \
     "$("$BIN_DIR/svc-call" "$url" helloworld.Greeter/SayHello '{"name":"John"}')"
@@ -80,4 +81,11 @@ check_contains "Nats-Msg-Id visible" '"nats-msg-id":"a"' "$(head -n 1 <<<"$got")
 check "the durable resumes: nothing left (DEADLINE_EXCEEDED)" 4 $?
 got=$("$BIN_DIR/svc-sub" --stream CLIJS --durable p1 --pull --ack --count 4 --timeout 10s "$url" 'clijs.>' 2>/dev/null)
 check "pull consumer reads the stream" 4 "$(wc -l <<<"$got")"
+
+# The greeter stops cleanly on SIGTERM (under a sanitizer: with no report).
+kill -TERM "$greeter"
+wait "$greeter"
+check "greeter exit code" 0 $?
+check "greeter log has no sanitizer report" 0 \
+    "$(grep -cE 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$tmp/greeter.log")"
 finish
