@@ -27,6 +27,10 @@
 #define STALL_WAIT_MS 10000
 
 typedef struct async_pub {
+    /* Held while cnats reads the message in js_PublishMsgAsync; its ack
+     * handler takes it before touching the message again. The real order
+     * goes through the server and back, which ThreadSanitizer cannot see. */
+    pthread_mutex_t mu;
     nats_channel *ch;
     svc_pub_confirm *pc;
     natsMsg *nm;
@@ -186,6 +190,7 @@ static void pub_end(async_pub *ap, svc_code code, const char *msg)
 {
     natsMsg_Destroy(ap->nm);
     svc_nats_async_done(ap->ch, ap->pc, code, msg);
+    pthread_mutex_destroy(&ap->mu);
     free(ap);
 }
 
@@ -241,7 +246,9 @@ static void attempt(void *arg)
     svc_code rc = svc_strmap_put(&ch->async_msgs, key, ap);
     pthread_mutex_unlock(&ch->async_mu);
     natsMsg *nm = ap->nm;
+    pthread_mutex_lock(&ap->mu);
     natsStatus s = rc ? NATS_NO_MEMORY : js_PublishMsgAsync(ch->js, &nm, &po);
+    pthread_mutex_unlock(&ap->mu);
     if (s == NATS_OK)
         return; /* cnats owns the message until on_pub_ack hands it back */
     pthread_mutex_lock(&ch->async_mu);
@@ -264,6 +271,8 @@ static void on_pub_ack(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, v
         natsMsg_Destroy(nm);
         return;
     }
+    pthread_mutex_lock(&ap->mu);
+    pthread_mutex_unlock(&ap->mu);
     if (pa)
         pub_end(ap, SVC_OK, NULL);
     else
@@ -286,6 +295,7 @@ svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const sv
         natsMsg_Destroy(nm);
         return rc ? rc : svc_fail_oom();
     }
+    pthread_mutex_init(&ap->mu, NULL);
     ap->ch = ch;
     ap->pc = pc;
     ap->nm = nm;

@@ -73,13 +73,14 @@ void svc_nats_sub_stop(nats_sub *s)
 {
     atomic_store(&s->closing, true);
     unlink_sub(s);
-    if (s->has_puller) {
-        pthread_join(s->puller, NULL); /* it sees `closing` within one fetch */
-        s->complete = true;
-    }
-    if (s->ns && !s->complete) {
+    if (s->has_puller) /* it sees `closing` within one fetch; no callbacks */
+        pthread_join(s->puller, NULL);
+    else if (s->ns) {
+        pthread_mutex_lock(&s->mu);
+        bool complete = s->complete;
+        pthread_mutex_unlock(&s->mu);
         /* Draining (a quiescing listener) ends by itself; otherwise stop now. */
-        if (!atomic_load(&s->draining))
+        if (!complete && !atomic_load(&s->draining))
             natsSubscription_Unsubscribe(s->ns);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
