@@ -6,6 +6,10 @@
  * on the same URL to add them). A request becomes a server call; the reply
  * goes to the request's reply subject on the listener's connection, which
  * sends at once rather than waiting for cnats' flusher.
+ *
+ * Core answers a call (and may let the server shut down) before our
+ * call_reply runs, so replies take the listener's close lock to use the
+ * connection, and each call keeps the listener's memory until it is freed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,9 @@
 
 typedef struct nats_listener {
     svc_listener base;
+    atomic_int refs;            /* ours and one per call */
+    pthread_rwlock_t close_lock;
+    bool closed;                /* the connection is gone */
     svc_ctx *ctx;
     svc_server *server;
     nats_config cfg;
@@ -63,6 +70,7 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *nm, vo
         free(c);
         return; /* out of memory: the caller's deadline answers it */
     }
+    atomic_fetch_add(&l->refs, 1);
     c->l = l;
     svc_call_args args = {
         .method = method,
@@ -85,14 +93,17 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *nm, vo
 void svc_nats_call_reply(svc_call *base, svc_msg *resp)
 {
     nats_call *c = (nats_call *)base;
-    natsConnection *nc = atomic_load(&c->l->link.nc);
+    nats_listener *l = c->l;
+    pthread_rwlock_rdlock(&l->close_lock);
+    natsConnection *nc = l->closed ? NULL : atomic_load(&l->link.nc);
     svc_msg *fallback = resp ? NULL : svc_msg_new_status(SVC_RESOURCE_EXHAUSTED, "out of memory");
     const svc_msg *m = resp ? resp : fallback;
     nats_out x = {.with_status = true};
     natsMsg *nm = NULL;
-    svc_code rc = m ? svc_nats_msg_out(c->reply, m, &x, natsConnection_GetMaxPayload(nc), &nm)
-                    : SVC_RESOURCE_EXHAUSTED;
-    if (rc != SVC_OK && m) {
+    svc_code rc = !nc  ? SVC_UNAVAILABLE /* the server shut down meanwhile */
+                  : m ? svc_nats_msg_out(c->reply, m, &x, natsConnection_GetMaxPayload(nc), &nm)
+                      : SVC_RESOURCE_EXHAUSTED;
+    if (rc != SVC_OK && nc && m) {
         /* The reply itself cannot travel (too large): its status can. */
         svc_msg *err = svc_msg_new_status(rc, svc_last_error());
         if (err)
@@ -102,17 +113,32 @@ void svc_nats_call_reply(svc_call *base, svc_msg *resp)
     if (rc == SVC_OK) {
         natsStatus s = natsConnection_PublishMsg(nc, nm);
         if (s != NATS_OK)
-            svc_log_debug(c->l->ctx, "nats", "reply to %s lost: %s", c->reply, natsStatus_GetText(s));
+            svc_log_debug(l->ctx, "nats", "reply to %s lost: %s", c->reply, natsStatus_GetText(s));
         natsMsg_Destroy(nm);
     }
+    pthread_rwlock_unlock(&l->close_lock);
     svc_msg_free(resp);
     svc_msg_free(fallback);
     svc_call_unref(base); /* the transport's reference: nothing more to send */
 }
 
+static void listener_unref(nats_listener *l)
+{
+    if (atomic_fetch_sub(&l->refs, 1) != 1)
+        return;
+    pthread_rwlock_destroy(&l->close_lock);
+    svc_nats_config_clear(&l->cfg);
+    free(l->subs);
+    free(l->peer);
+    free(l);
+}
+
 void svc_nats_call_free(svc_call *c)
 {
+    nats_listener *l = ((nats_call *)c)->l;
     free(c);
+    if (l)
+        listener_unref(l);
 }
 
 const char *svc_nats_call_peer(const svc_call *c)
@@ -166,11 +192,11 @@ static void listener_destroy(nats_listener *l)
 {
     for (size_t i = 0; i < l->n_subs; i++)
         svc_nats_sub_stop(l->subs[i]);
+    pthread_rwlock_wrlock(&l->close_lock);
+    l->closed = true;
+    pthread_rwlock_unlock(&l->close_lock);
     svc_nats_link_close(&l->link);
-    svc_nats_config_clear(&l->cfg);
-    free(l->subs);
-    free(l->peer);
-    free(l);
+    listener_unref(l);
 }
 
 svc_code svc_nats_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
@@ -179,12 +205,14 @@ svc_code svc_nats_listen(svc_server *s, const svc_url *url, const svc_listen_opt
     nats_listener *l = calloc(1, sizeof *l);
     if (!l)
         return svc_fail_oom();
+    atomic_init(&l->refs, 1);
+    pthread_rwlock_init(&l->close_lock, NULL);
     l->ctx = svc_server_ctx(s);
     l->server = s;
     l->max_body = o->max_body ? o->max_body : l->ctx->max_message_size;
     svc_code rc = svc_nats_config_parse(url, &o->tls, 0, &l->cfg);
     if (rc) {
-        free(l);
+        listener_unref(l);
         return rc;
     }
     svc_nats_link_init(&l->link, l->ctx, &l->cfg, "server", true);

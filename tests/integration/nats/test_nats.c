@@ -262,9 +262,12 @@ static void *delayed_reply(void *arg)
     return NULL;
 }
 
+static atomic_bool later_started;
+
 static void reply_later(svc_call *c, void *ud)
 {
     (void)ud;
+    atomic_store(&later_started, true);
     pthread_t t;
     pthread_create(&t, NULL, delayed_reply, c);
     pthread_detach(t);
@@ -281,7 +284,8 @@ static void graceful_shutdown(void **state)
     async_count a = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     svc_call_opts o = {.timeout_ms = 5000};
     assert_int_equal(svc_client_call_async(cli, "drain.Me/Later", NULL, &o, on_async, &a), SVC_OK);
-    sleep_ms(50); /* the call is in the handler */
+    for (int i = 0; i < 500 && !atomic_load(&later_started); i++)
+        sleep_ms(10); /* until the call is in the handler */
     assert_int_equal(svc_server_shutdown(s, 3000), SVC_OK);
     svc_server_free(s);
     pthread_mutex_lock(&a.mu);
