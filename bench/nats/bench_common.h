@@ -11,6 +11,7 @@
 
 #define MSG_SIZE 128
 #define MAX_MSGS 100000000L
+#define BENCH_MAX_CALLS 10000000L
 
 typedef struct bench_args {
     const char *url, *mode;

@@ -4,7 +4,9 @@
  *   pub     svc_publish of 128 B events, no subscriber
  *   pubsub  svc_publish to an svc_subscribe on another client (inline
  *           handler, as the raw callback); the rate is what it received
- *   reqrep  sequential svc_client_call to a server on the same broker
+ *   reqrep  sequential svc_client_call to a server on the same broker; the
+ *           handler runs inline on the transport's thread, as the anchor's
+ *           responder runs in its cnats callback
  *   jspub   svc_publish_async persistent (JetStream acks), then flush
  */
 #include <stdatomic.h>
@@ -82,7 +84,9 @@ int main(int argc, char **argv)
         svc_client_free(sc);
     } else if (strcmp(a.mode, "reqrep") == 0) {
         svc_server *srv = NULL;
-        if (svc_server_new(ctx, &srv) || svc_server_handle(srv, "bench.Echo/Echo", echo, NULL) ||
+        svc_handler_opts ho = {.dispatch = SVC_DISPATCH_INLINE};
+        if (svc_server_new(ctx, &srv) ||
+            svc_server_handle_ex(srv, "bench.Echo/Echo", echo, NULL, &ho) ||
             svc_server_listen(srv, a.url)) {
             fprintf(stderr, "server: %s\n", svc_last_error());
             return 1;

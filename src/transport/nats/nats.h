@@ -156,6 +156,23 @@ bool svc_nats_subject_to_method(const char *prefix, const char *subject, char *o
  * method cannot be a subject. */
 bool svc_nats_method_to_subject(const char *prefix, const char *method, char *out, size_t cap);
 
+/* ---- nats_ptrmap.c: address → object, for cnats' ack handler ---- */
+
+typedef struct nats_ptrmap_slot {
+    const void *key;
+    void *value;
+} nats_ptrmap_slot;
+
+typedef struct nats_ptrmap {
+    nats_ptrmap_slot *slots;
+    size_t cap, n;
+} nats_ptrmap;
+
+svc_code svc_nats_ptrmap_put(nats_ptrmap *m, const void *key, void *value);
+/* Removes and returns the value, or NULL. */
+void *svc_nats_ptrmap_take(nats_ptrmap *m, const void *key);
+void svc_nats_ptrmap_clear(nats_ptrmap *m);
+
 /* ---- nats_rpc_server.c / nats_rpc_client.c ---- */
 
 svc_code svc_nats_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
@@ -224,7 +241,7 @@ struct nats_channel {
     pthread_cond_t async_cv;
     size_t async_pending;       /* asynchronous publishes without a verdict */
     bool async_used;
-    svc_strmap async_msgs;      /* natsMsg address → its publish */
+    nats_ptrmap async_msgs;     /* natsMsg address → its publish */
     atomic_bool closing;
 };
 

@@ -26,7 +26,6 @@ svc_code svc_nats_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client
     pthread_mutex_init(&ch->async_mu, NULL);
     pthread_cond_init(&ch->async_cv, NULL);
     svc_strmap_init(&ch->pending);
-    svc_strmap_init(&ch->async_msgs);
     *out = &ch->base;
     return SVC_OK;
 }
@@ -40,7 +39,7 @@ void svc_nats_channel_free(svc_channel *base)
     svc_nats_link_close(&ch->calls);
     svc_nats_link_close(&ch->events);
     svc_strmap_clear(&ch->pending);
-    svc_strmap_clear(&ch->async_msgs);
+    svc_nats_ptrmap_clear(&ch->async_msgs);
     pthread_mutex_destroy(&ch->calls_mu);
     pthread_mutex_destroy(&ch->js_mu);
     pthread_mutex_destroy(&ch->async_mu);

@@ -181,11 +181,6 @@ void svc_nats_async_done(nats_channel *ch, svc_pub_confirm *pc, svc_code code, c
     pthread_mutex_unlock(&ch->async_mu);
 }
 
-static void ptr_key(const void *p, char out[32])
-{
-    snprintf(out, 32, "%p", p);
-}
-
 static void pub_end(async_pub *ap, svc_code code, const char *msg)
 {
     natsMsg_Destroy(ap->nm);
@@ -240,10 +235,8 @@ static void attempt(void *arg)
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = left_ms < 1 ? 1 : left_ms < ATTEMPT_WAIT_MS ? left_ms : ATTEMPT_WAIT_MS;
-    char key[32];
-    ptr_key(ap->nm, key);
     pthread_mutex_lock(&ch->async_mu);
-    svc_code rc = svc_strmap_put(&ch->async_msgs, key, ap);
+    svc_code rc = svc_nats_ptrmap_put(&ch->async_msgs, ap->nm, ap);
     pthread_mutex_unlock(&ch->async_mu);
     natsMsg *nm = ap->nm;
     pthread_mutex_lock(&ap->mu);
@@ -253,7 +246,7 @@ static void attempt(void *arg)
         return; /* cnats owns the message until on_pub_ack hands it back */
     pthread_mutex_lock(&ch->async_mu);
     if (!rc)
-        svc_strmap_remove(&ch->async_msgs, key);
+        svc_nats_ptrmap_take(&ch->async_msgs, ap->nm);
     pthread_mutex_unlock(&ch->async_mu);
     pub_failed(ap, s, 0);
 }
@@ -262,10 +255,8 @@ static void on_pub_ack(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, v
 {
     (void)js;
     nats_channel *ch = ud;
-    char key[32];
-    ptr_key(nm, key);
     pthread_mutex_lock(&ch->async_mu);
-    async_pub *ap = svc_strmap_remove(&ch->async_msgs, key);
+    async_pub *ap = svc_nats_ptrmap_take(&ch->async_msgs, nm);
     pthread_mutex_unlock(&ch->async_mu);
     if (!ap) { /* taken back by channel_free */
         natsMsg_Destroy(nm);
@@ -318,10 +309,8 @@ void svc_nats_js_close(nats_channel *ch)
     natsMsgList pending = {0};
     if (ch->async_used && js_PublishAsyncGetPendingList(&pending, ch->js) == NATS_OK) {
         for (int i = 0; i < pending.Count; i++) {
-            char key[32];
-            ptr_key(pending.Msgs[i], key);
             pthread_mutex_lock(&ch->async_mu);
-            async_pub *ap = svc_strmap_remove(&ch->async_msgs, key);
+            async_pub *ap = svc_nats_ptrmap_take(&ch->async_msgs, pending.Msgs[i]);
             pthread_mutex_unlock(&ch->async_mu);
             if (ap) {
                 pending.Msgs[i] = NULL; /* ap owns it */

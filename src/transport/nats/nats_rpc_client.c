@@ -48,10 +48,13 @@ static void end_call(svc_ccall *cc, svc_code code, const char *message)
     svc_ccall_release(cc);
 }
 
-static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *subject)
+static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
 {
     char text[700];
     if (natsMsg_IsNoResponders(nm)) {
+        char subject[600];
+        if (!svc_nats_method_to_subject(prefix, cc->method, subject, sizeof subject))
+            subject[0] = '\0';
         snprintf(text, sizeof text, "nobody serves %.200s (no responders on %.300s)", cc->method,
                  subject);
         return svc_msg_new_status(SVC_UNAVAILABLE, text);
@@ -76,9 +79,7 @@ static void on_reply(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void
     const char *dot = strrchr(natsMsg_GetSubject(nm), '.');
     svc_ccall *cc = dot ? take(ch, dot + 1) : NULL;
     if (cc) {
-        char subject[600];
-        snprintf(subject, sizeof subject, "%s.%s", ch->cfg.prefix, cc->method);
-        svc_ccall_complete(cc, reply_of(nm, cc, subject));
+        svc_ccall_complete(cc, reply_of(nm, cc, ch->cfg.prefix));
         svc_ccall_release(cc);
     }
     natsMsg_Destroy(nm); /* a late reply (deadline, cancel) is dropped */
