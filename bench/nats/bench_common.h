@@ -3,6 +3,7 @@
 #ifndef SVC_NATS_BENCH_COMMON_H
 #define SVC_NATS_BENCH_COMMON_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,20 @@ static inline bench_args bench_parse(int argc, char **argv, const char *prog)
     }
     bench_args a = {argv[1], argv[2], atof(argv[3])};
     return a;
+}
+
+/* Waits (at most 3 s) until `received` reaches n or stops growing (the
+ * rest was dropped by a slow consumer); returns what arrived. */
+static inline long wait_received(atomic_long *received, long n)
+{
+    for (int i = 0; i < 3000 && atomic_load(received) < n; i++) {
+        long before = atomic_load(received);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        if (atomic_load(received) == before && i > 100)
+            break;
+    }
+    return atomic_load(received);
 }
 
 static inline void throughput_report(const char *mode, long msgs, int64_t ns, long extra)

@@ -77,14 +77,7 @@ int main(int argc, char **argv)
         natsConnection_Flush(sc);
         start = bench_now();
         long n = publish_for(nc, "bench.ps", payload, start + (int64_t)(a.secs * 1e9));
-        for (int i = 0; i < 3000 && atomic_load(&received) < n; i++) {
-            long before = atomic_load(&received);
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-            if (atomic_load(&received) == before && i > 100)
-                break; /* the rest was dropped (slow consumer) */
-        }
-        long got = atomic_load(&received);
+        long got = wait_received(&received, n);
         throughput_report(a.mode, got, bench_now() - start, n - got);
         natsSubscription_Destroy(sub);
         natsConnection_Destroy(sc);

@@ -71,14 +71,7 @@ int main(int argc, char **argv)
         }
         start = bench_now();
         long n = publish_for(cli, "bench.ps", m, start + (int64_t)(a.secs * 1e9));
-        for (int i = 0; i < 3000 && atomic_load(&received) < n; i++) {
-            long before = atomic_load(&received);
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-            if (atomic_load(&received) == before && i > 100)
-                break; /* the rest was dropped (slow consumer) */
-        }
-        long got = atomic_load(&received);
+        long got = wait_received(&received, n);
         throughput_report(a.mode, got, bench_now() - start, n - got);
         svc_sub_free(sub);
         svc_client_free(sc);

@@ -210,6 +210,12 @@ typedef struct nats_sub {
 
 /* nats_sub.c */
 nats_sub *svc_nats_sub_new(svc_sub *sub, void *owner, nats_link *l, bool js);
+/* Subscribes `subject` (in queue `group` unless NULL) with cnats' pending
+ * limits and starts s; on failure s is gone and `what` leads the error. */
+svc_code svc_nats_sub_open(nats_sub *s, natsConnection *nc, const char *subject, const char *group,
+                           natsMsgHandler cb, int max_msgs, int max_bytes, const char *what);
+/* The CLOCK_REALTIME time `ms` from now, for timed waits. */
+void svc_nats_abstime(int64_t ms, struct timespec *out);
 /* Registers with cnats' "no more callbacks" notice and the link's list. */
 svc_code svc_nats_sub_started(nats_sub *s);
 /* Unsubscribes, waits until cnats calls no more, drops our reference. */

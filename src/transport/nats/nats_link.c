@@ -221,8 +221,7 @@ void svc_nats_link_close(nats_link *l)
         atomic_store(&l->closing, true);
         natsConnection_Close(nc);
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 10;
+        svc_nats_abstime(10000, &until);
         pthread_mutex_lock(&l->mu);
         while (!l->closed && pthread_cond_timedwait(&l->closed_cv, &l->mu, &until) == 0)
             ;

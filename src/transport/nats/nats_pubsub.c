@@ -88,13 +88,7 @@ svc_code svc_nats_publish_flush(svc_channel *base, int64_t timeout_ms)
 {
     nats_channel *ch = (nats_channel *)base;
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    svc_nats_abstime(timeout_ms, &until);
     pthread_mutex_lock(&ch->async_mu);
     int err = 0;
     while (ch->async_pending > 0 && err == 0)
@@ -165,23 +159,16 @@ svc_code svc_nats_subscribe(svc_channel *base, svc_sub *sub)
     nats_sub *s = svc_nats_sub_new(sub, NULL, &ch->events, false);
     if (!s)
         return svc_fail_oom();
-    natsStatus st = sub->group ? natsConnection_QueueSubscribe(&s->ns, nc, sub->pattern, sub->group,
-                                                               on_event, s)
-                               : natsConnection_Subscribe(&s->ns, nc, sub->pattern, on_event, s);
-    if (st != NATS_OK) {
-        svc_nats_sub_unref(s);
-        return svc_nats_fail(st, "cannot subscribe");
-    }
-    natsSubscription_SetPendingLimits(s->ns, (int)(sub->opts.max_pending > INT32_MAX
-                                                       ? INT32_MAX
-                                                       : sub->opts.max_pending),
-                                      PENDING_BYTES);
-    rc = svc_nats_sub_started(s);
+    rc = svc_nats_sub_open(s, nc, sub->pattern, sub->group, on_event,
+                           (int)(sub->opts.max_pending > INT32_MAX ? INT32_MAX : sub->opts.max_pending),
+                           PENDING_BYTES, "cannot subscribe");
+    if (rc)
+        return rc;
     /* The interest reaches the server before subscribe returns, so an
      * event published right after is not missed. */
-    if (rc == SVC_OK && (st = natsConnection_FlushTimeout(nc, 5000)) != NATS_OK)
+    natsStatus st = natsConnection_FlushTimeout(nc, 5000);
+    if (st != NATS_OK) {
         rc = svc_nats_fail(st, "subscription not confirmed by the server");
-    if (rc) {
         svc_nats_sub_stop(s);
         return rc;
     }

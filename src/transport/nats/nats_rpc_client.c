@@ -99,17 +99,11 @@ svc_code svc_nats_calls_ready(nats_link *l, natsConnection *nc, void *ud)
     nats_sub *s = svc_nats_sub_new(NULL, ch, &ch->calls, false);
     if (!s)
         return svc_fail_oom();
-    natsStatus st = natsConnection_Subscribe(&s->ns, nc, pattern, on_reply, s);
-    if (st != NATS_OK) {
-        svc_nats_sub_unref(s);
-        return svc_nats_fail(st, "cannot subscribe the reply inbox");
-    }
-    natsSubscription_SetPendingLimits(s->ns, -1, -1); /* replies are never dropped */
-    svc_code rc = svc_nats_sub_started(s);
-    if (rc) {
-        svc_nats_sub_stop(s);
+    /* Replies are never dropped: no pending limit. */
+    svc_code rc = svc_nats_sub_open(s, nc, pattern, NULL, on_reply, -1, -1,
+                                    "cannot subscribe the reply inbox");
+    if (rc)
         return rc;
-    }
     ch->inbox_done = s;
     return SVC_OK;
 }

@@ -171,19 +171,11 @@ static void subscribe_service(const char *service, void *ud)
         l->sub_rc = svc_fail_oom();
         return;
     }
-    natsStatus st = natsConnection_QueueSubscribe(&s->ns, atomic_load(&l->link.nc), subject,
-                                                  service, on_request, s);
-    if (st != NATS_OK) {
-        l->sub_rc = svc_nats_fail(st, "cannot subscribe to requests");
-        svc_nats_sub_unref(s);
-        return;
-    }
     /* Requests queue in cnats, not in core: no per-subscription limit. */
-    natsSubscription_SetPendingLimits(s->ns, -1, -1);
-    if ((l->sub_rc = svc_nats_sub_started(s)) != SVC_OK) {
-        svc_nats_sub_stop(s);
+    l->sub_rc = svc_nats_sub_open(s, atomic_load(&l->link.nc), subject, service, on_request, -1, -1,
+                                  "cannot subscribe to requests");
+    if (l->sub_rc)
         return;
-    }
     l->subs[l->n_subs++] = s;
     svc_log_info(l->ctx, "nats", "serving %s in queue group %s", subject, service);
 }

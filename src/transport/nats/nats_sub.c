@@ -57,6 +57,35 @@ svc_code svc_nats_sub_started(nats_sub *s)
     return SVC_OK;
 }
 
+svc_code svc_nats_sub_open(nats_sub *s, natsConnection *nc, const char *subject, const char *group,
+                           natsMsgHandler cb, int max_msgs, int max_bytes, const char *what)
+{
+    natsStatus st = group ? natsConnection_QueueSubscribe(&s->ns, nc, subject, group, cb, s)
+                          : natsConnection_Subscribe(&s->ns, nc, subject, cb, s);
+    if (st != NATS_OK) {
+        s->ns = NULL;
+        svc_code rc = svc_nats_fail(st, what);
+        svc_nats_sub_unref(s);
+        return rc;
+    }
+    natsSubscription_SetPendingLimits(s->ns, max_msgs, max_bytes);
+    svc_code rc = svc_nats_sub_started(s);
+    if (rc)
+        svc_nats_sub_stop(s);
+    return rc;
+}
+
+void svc_nats_abstime(int64_t ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += ms / 1000;
+    out->tv_nsec += (ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 static void unlink_sub(nats_sub *s)
 {
     pthread_mutex_lock(&s->link->subs_mu);
@@ -83,8 +112,7 @@ void svc_nats_sub_stop(nats_sub *s)
         if (!complete && !atomic_load(&s->draining))
             natsSubscription_Unsubscribe(s->ns);
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += STOP_WAIT_S;
+        svc_nats_abstime(STOP_WAIT_S * 1000, &until);
         pthread_mutex_lock(&s->mu);
         while (!s->complete && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
             ;
