@@ -17,13 +17,7 @@ bench=$build/bench
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 10000))
-        ss -ltn | grep -q ":$p " || { echo $p; return; }
-    done
-}
+. "$(dirname "$0")/../tests/free_port.sh"
 
 # start_server PORT CMD... → waits for the LISTEN socket; sets SERVER_PID
 start_server() {

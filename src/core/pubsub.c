@@ -302,13 +302,13 @@ static void run_event(void *arg)
         settle(ev, SVC_SETTLE_ACK, 0);
 }
 
-static void report_drop(svc_sub *sub)
+void svc_sub_report_dropped(svc_sub *sub, uint64_t n)
 {
-    uint64_t total = atomic_fetch_add(&sub->dropped, 1) + 1;
-    svc_counter_add(sub->dropped_metric, 1);
+    uint64_t total = atomic_fetch_add(&sub->dropped, n) + n;
+    svc_counter_add(sub->dropped_metric, (int64_t)n);
     if (sub->opts.on_dropped)
         sub->opts.on_dropped(sub, total, sub->ud);
-    else if ((total & (total - 1)) == 0) /* 1, 2, 4, 8...: loud but bounded */
+    else if (((total - n) ^ total) > (total - n)) /* crossed a power of two: loud but bounded */
         svc_log_warn(sub->client->ctx, sub->chan->ops->name,
                      "slow consumer on '%s': %llu events dropped", sub->pattern,
                      (unsigned long long)total);
@@ -320,14 +320,14 @@ static svc_code deliver_open(svc_sub *sub, const char *topic, svc_msg *msg,
 {
     if (sub->strand && svc_strand_pending(sub->strand) >= sub->opts.max_pending) {
         svc_msg_free(msg);
-        report_drop(sub);
+        svc_sub_report_dropped(sub, 1);
         return SVC_RESOURCE_EXHAUSTED;
     }
     svc_event *ev = calloc(1, sizeof *ev);
     if (!ev || !(ev->topic = strdup(topic))) {
         free(ev);
         svc_msg_free(msg);
-        report_drop(sub);
+        svc_sub_report_dropped(sub, 1);
         return SVC_RESOURCE_EXHAUSTED;
     }
     ev->sub = sub;

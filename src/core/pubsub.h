@@ -66,6 +66,11 @@ struct svc_event {
 svc_code svc_sub_deliver(svc_sub *sub, const char *topic, svc_msg *msg,
                          uint32_t delivery_count, void *tdata);
 
+/* Counts `n` events dropped before they reached core (a transport's own
+ * buffer overflowed) and reports them like core's own drops: metric,
+ * on_dropped callback or a bounded warning. */
+void svc_sub_report_dropped(svc_sub *sub, uint64_t n);
+
 /* Keeps a subscription's memory alive past svc_sub_free() (a redelivery
  * timer, say); deliveries after it closed are refused with SVC_CANCELLED.
  * svc_client_free waits for every hold to be released before it frees the
