@@ -1,12 +1,14 @@
 /*
  * svc-call — a generic client, like grpcurl for every transport.
  *
- *   svc-call [-H key:value]... [--timeout 2s] [-v] TARGET METHOD [JSON]
+ *   svc-call [-H key:value]... [--timeout 2s] [--cacert FILE | -k] [-v]
+ *            TARGET METHOD [JSON]
  *
  * METHOD is "pkg.Service/Method" (the JSON is the request, "{}" by default)
  * or an HTTP-style route such as "GET /hello?name=John". Prints the reply
  * body on stdout; with -v also the status and reply metadata on stderr.
- * Exits with the status code (0 = OK).
+ * --cacert names the CA bundle that TLS targets (https://, grpcs://) are
+ * checked against; -k skips the check. Exits with the status code (0 = OK).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,8 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: svc-call [-H key:value]... [--timeout 2s] [-v] TARGET METHOD [JSON]\n");
+    fprintf(stderr, "usage: svc-call [-H key:value]... [--timeout 2s] [--cacert FILE | -k] [-v]\n"
+                    "                TARGET METHOD [JSON]\n");
     exit(2);
 }
 
@@ -26,6 +29,8 @@ int main(int argc, char **argv)
     const char *headers[64], *positional[3], *timeout = NULL, *v;
     size_t n_headers = 0, n_pos = 0;
     bool verbose = false;
+    svc_client_opts co;
+    svc_client_opts_init(&co);
     for (int i = 1; i < argc; i++) {
         if (arg_value(argc, argv, &i, "-H", &v) || arg_value(argc, argv, &i, "--header", &v)) {
             if (n_headers == 64)
@@ -33,6 +38,10 @@ int main(int argc, char **argv)
             headers[n_headers++] = v;
         } else if (arg_value(argc, argv, &i, "--timeout", &v)) {
             timeout = v;
+        } else if (arg_value(argc, argv, &i, "--cacert", &v)) {
+            co.tls.ca_file = v;
+        } else if (strcmp(argv[i], "-k") == 0 || strcmp(argv[i], "--insecure") == 0) {
+            co.tls.insecure = true;
         } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
         } else if (argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]) {
@@ -64,7 +73,7 @@ int main(int argc, char **argv)
     svc_msg *req = NULL, *resp = NULL;
     svc_code rc = svc_ctx_new(NULL, &ctx);
     if (rc == SVC_OK)
-        rc = svc_client_new(ctx, target, NULL, &client);
+        rc = svc_client_new(ctx, target, &co, &client);
     if (rc == SVC_OK)
         rc = svc_msg_new_data(json, strlen(json), *json ? SVC_CT_JSON : NULL, &req);
     for (size_t i = 0; rc == SVC_OK && i < n_headers; i++) {

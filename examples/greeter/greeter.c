@@ -1,6 +1,6 @@
 /*
- * greeter — serves helloworld.Greeter/SayHello and GET /hello on every
- * --listen URL, until SIGINT or SIGTERM.
+ * greeter — serves helloworld.Greeter/SayHello, GET /hello, GET /metrics
+ * and grpc.health.v1.Health on every --listen URL, until SIGINT or SIGTERM.
  *
  *   greeter --listen http://127.0.0.1:8080 --listen inproc://greeter [--id g1]
  *           [--cert server.pem --key server.key [--ca ca.pem --verify-client]]
@@ -144,6 +144,8 @@ int main(int argc, char **argv)
         rc = svc_server_route_ex(srv, "GET", "/hello", hello_route, NULL, &inline_opts);
     if (rc == SVC_OK)
         rc = svc_server_serve_metrics(srv, "/metrics");
+    if (rc == SVC_OK)
+        rc = svc_server_serve_health(srv);
     for (size_t i = 0; rc == SVC_OK && i < n_listen; i++) {
         rc = svc_server_listen_ex(srv, listen[i], &lo);
         if (rc == SVC_OK)
