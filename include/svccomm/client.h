@@ -49,6 +49,26 @@ SVC_API svc_code svc_client_new(svc_ctx *ctx, const char *target,
  * callbacks or event handlers. NULL is fine. */
 SVC_API void svc_client_free(svc_client *c);
 
+/* A client's connectivity to its target, in gRPC's terms, for load
+ * balancers and health displays. IDLE: not connected yet (connections are
+ * made on first use); TRANSIENT_FAILURE: lost or refused, retrying with
+ * backoff (calls meanwhile fail fast with SVC_UNAVAILABLE); SHUTDOWN: gone
+ * for good. Transports without connections of their own (inproc; REST,
+ * whose connections are curl's pool) are always READY. */
+typedef enum svc_conn_state {
+    SVC_CONN_IDLE = 0,
+    SVC_CONN_CONNECTING = 1,
+    SVC_CONN_READY = 2,
+    SVC_CONN_TRANSIENT_FAILURE = 3,
+    SVC_CONN_SHUTDOWN = 4,
+} svc_conn_state;
+#define SVC_CONN_STATES 5
+
+/* The state now. Any thread. */
+SVC_API svc_conn_state svc_client_state(const svc_client *c);
+/* "idle", "connecting", "ready", "transient_failure", "shutdown". */
+SVC_API const char *svc_conn_state_name(svc_conn_state s);
+
 /* A cancellation token: fire it and every call made with it ends at once
  * with SVC_CANCELLED; calls made with it afterwards end the same way. */
 SVC_API svc_code svc_cancel_new(svc_cancel **out);

@@ -528,6 +528,20 @@ void svc_cancel_free(svc_cancel *t)
 
 /* ---- shutdown ---- */
 
+svc_conn_state svc_client_state(const svc_client *c)
+{
+    if (!c)
+        return SVC_CONN_SHUTDOWN;
+    return c->ops->channel_state ? c->ops->channel_state(c->chan) : SVC_CONN_READY;
+}
+
+const char *svc_conn_state_name(svc_conn_state s)
+{
+    static const char *const names[SVC_CONN_STATES] = {"idle", "connecting", "ready",
+                                                       "transient_failure", "shutdown"};
+    return (unsigned)s < SVC_CONN_STATES ? names[s] : "unknown";
+}
+
 void svc_client_free(svc_client *c)
 {
     if (!c)

@@ -87,6 +87,8 @@ struct svc_transport_ops {
                             svc_channel **out);
     /* Every call of the channel has been released before this. */
     void (*channel_free)(svc_channel *ch);
+    /* Connectivity now, from any thread. Optional: without it READY. */
+    svc_conn_state (*channel_state)(const svc_channel *ch);
     /* Start a unary call. The transport owns one reference to `cc` and must
      * end with svc_ccall_complete() (at most once is enough: core ignores
      * late answers) and svc_ccall_release(). */

@@ -16,6 +16,7 @@ const svc_transport_ops svc_grpc_transport = {
     .call_consumed = svc_grpc_call_consumed,
     .channel_new = svc_grpc_channel_new,
     .channel_free = svc_grpc_channel_free,
+    .channel_state = svc_grpc_channel_state,
     .call_start = svc_grpc_ccall_start,
     .call_cancel = svc_grpc_ccall_cancel,
     .stream_start = svc_grpc_cstream_start,

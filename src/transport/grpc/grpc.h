@@ -154,6 +154,7 @@ const char *svc_grpc_call_peer(const svc_call *c);
 svc_code svc_grpc_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
                               svc_channel **out);
 void svc_grpc_channel_free(svc_channel *ch);
+svc_conn_state svc_grpc_channel_state(const svc_channel *ch);
 void svc_grpc_ccall_start(svc_channel *ch, svc_ccall *cc);
 void svc_grpc_ccall_cancel(svc_channel *ch, svc_ccall *cc);
 void svc_grpc_cstream_start(svc_channel *ch, svc_ccall *cc);

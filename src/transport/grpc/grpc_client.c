@@ -28,9 +28,6 @@
 #define BACKOFF_JITTER 0.2
 #define MAX_CONNS 16 /* per channel, when streams run out */
 
-typedef enum chan_state { CHAN_IDLE, CHAN_CONNECTING, CHAN_READY, CHAN_FAILING } chan_state;
-
-static const char *const state_names[] = {"idle", "connecting", "ready", "transient failure"};
 
 typedef struct grpc_cstream grpc_cstream;
 
@@ -51,11 +48,11 @@ typedef struct grpc_channel {
     grpc_conn *conns;
     size_t n_conns;
     grpc_cstream *pending, *pending_tail; /* waiting for a connection */
-    chan_state state;
+    atomic_int state;  /* svc_conn_state; read from any thread */
     char why[256];     /* the last connection failure */
     int64_t backoff_ns;
     struct event *retry;
-    svc_counter *transitions[4];
+    svc_counter *transitions[SVC_CONN_STATES];
 } grpc_channel;
 
 struct grpc_cstream {
@@ -81,14 +78,19 @@ struct grpc_cstream {
 
 static grpc_role client_role;
 
-static void set_state(grpc_channel *ch, chan_state st)
+static void set_state(grpc_channel *ch, svc_conn_state st)
 {
-    if (ch->state == st)
+    svc_conn_state was = (svc_conn_state)atomic_exchange(&ch->state, (int)st);
+    if (was == st)
         return;
-    svc_log_info(ch->ctx, "grpc", "%s: %s -> %s", ch->authority, state_names[ch->state],
-                 state_names[st]);
-    ch->state = st;
+    svc_log_info(ch->ctx, "grpc", "%s: %s -> %s", ch->authority, svc_conn_state_name(was),
+                 svc_conn_state_name(st));
     svc_counter_add(ch->transitions[st], 1);
+}
+
+svc_conn_state svc_grpc_channel_state(const svc_channel *base)
+{
+    return (svc_conn_state)atomic_load(&((const grpc_channel *)base)->state);
 }
 
 /* ---- ending calls ---- */
@@ -272,8 +274,8 @@ static void connect_now(grpc_channel *ch)
         ch->conns->prev = c;
     ch->conns = c;
     ch->n_conns++;
-    if (ch->state != CHAN_READY)
-        set_state(ch, CHAN_CONNECTING);
+    if (ch->state != SVC_CONN_READY)
+        set_state(ch, SVC_CONN_CONNECTING);
     if (c->bev_failed)
         svc_grpc_conn_close(c, "connect failed");
 }
@@ -301,7 +303,7 @@ static void start(void *arg)
     grpc_conn *c = pick_conn(ch);
     if (c) {
         submit(cs, c);
-    } else if (ch->state == CHAN_FAILING) {
+    } else if (ch->state == SVC_CONN_TRANSIENT_FAILURE) {
         char msg[300];
         snprintf(msg, sizeof msg, "%s: %s", ch->authority, ch->why);
         fail(cs, SVC_UNAVAILABLE, msg);
@@ -487,7 +489,7 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code,
 static void client_ready(grpc_conn *c)
 {
     grpc_channel *ch = c->owner;
-    set_state(ch, CHAN_READY);
+    set_state(ch, SVC_CONN_READY);
     ch->backoff_ns = 0;
     grpc_cstream *cs = ch->pending;
     ch->pending = ch->pending_tail = NULL;
@@ -503,7 +505,7 @@ static void retry_now(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     grpc_channel *ch = arg;
-    set_state(ch, CHAN_IDLE); /* the next call connects */
+    set_state(ch, SVC_CONN_IDLE); /* the next call connects */
 }
 
 /* gRPC's backoff: 1 s, times 1.6 each failure, at most 120 s, +-20%. */
@@ -536,12 +538,12 @@ static void client_lost(grpc_conn *c, const char *why)
     if (c->is_ready) {
         /* A working connection ended: the next call tries afresh. */
         if (!pick_conn(ch))
-            set_state(ch, ch->pending ? CHAN_CONNECTING : CHAN_IDLE);
+            set_state(ch, ch->pending ? SVC_CONN_CONNECTING : SVC_CONN_IDLE);
         if (ch->pending && !connecting(ch))
             connect_now(ch);
     } else if (!pick_conn(ch)) {
         snprintf(ch->why, sizeof ch->why, "%s", why);
-        set_state(ch, CHAN_FAILING);
+        set_state(ch, SVC_CONN_TRANSIENT_FAILURE);
         fail_pending(ch, why);
         back_off(ch);
     }
@@ -732,11 +734,11 @@ svc_code svc_grpc_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client
         channel_destroy(ch);
         return rc;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i <= SVC_CONN_TRANSIENT_FAILURE; i++) /* a channel is freed, not shut */
         ch->transitions[i] = svc_metrics_counter(ctx->metrics, "svc_grpc_channel_state_total",
                                                  "Connectivity state changes of gRPC channels.",
                                                  SVC_METRIC_COUNTER, "target", authority, "state",
-                                                 state_names[i], NULL);
+                                                 svc_conn_state_name((svc_conn_state)i), NULL);
     *out = &ch->base;
     return SVC_OK;
 }

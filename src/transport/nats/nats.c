@@ -14,6 +14,7 @@ const svc_transport_ops svc_nats_transport = {
     .call_peer = svc_nats_call_peer,
     .channel_new = svc_nats_channel_new,
     .channel_free = svc_nats_channel_free,
+    .channel_state = svc_nats_channel_state,
     .call_start = svc_nats_call_start,
     .call_cancel = svc_nats_call_cancel,
     .publish = svc_nats_publish,

@@ -52,15 +52,6 @@ bool svc_nats_name_valid(const char *name);
 
 /* ---- nats_link.c: one connection, its connectivity state and metrics ---- */
 
-/* The connectivity states the load balancer reads (gRPC's names). */
-typedef enum svc_nats_state {
-    SVC_NATS_IDLE = 0,              /* not connected yet (lazy) */
-    SVC_NATS_CONNECTING = 1,
-    SVC_NATS_READY = 2,
-    SVC_NATS_TRANSIENT_FAILURE = 3, /* lost; cnats reconnects with backoff */
-    SVC_NATS_SHUTDOWN = 4,          /* closed for good */
-} svc_nats_state;
-#define SVC_NATS_STATES 5
 
 typedef struct nats_link nats_link;
 /* Called once the link is connected, before anyone else uses it, under the
@@ -81,7 +72,7 @@ struct nats_link {
     _Atomic(natsConnection *) nc; /* set once connected, never changes */
     atomic_int state;
     svc_counter *state_gauge;
-    svc_counter *changes[SVC_NATS_STATES];
+    svc_counter *changes[SVC_CONN_STATES];
     /* Subscriptions to tell about slow-consumer errors (nats_pubsub.c). */
     pthread_mutex_t subs_mu;
     struct nats_sub *subs;
@@ -93,7 +84,7 @@ void svc_nats_link_init(nats_link *l, svc_ctx *ctx, const nats_config *cfg, cons
  * cannot be reached, UNAUTHENTICATED when it refuses us). Blocks while
  * connecting: the first use only. */
 svc_code svc_nats_link_get(nats_link *l, natsConnection **out);
-svc_nats_state svc_nats_link_state(const nats_link *l);
+svc_conn_state svc_nats_link_state(const nats_link *l);
 /* Flushes what is buffered (bounded wait), closes and frees. */
 void svc_nats_link_close(nats_link *l);
 
@@ -258,7 +249,7 @@ void svc_nats_channel_free(svc_channel *ch);
 svc_code svc_nats_calls_ready(nats_link *l, natsConnection *nc, void *ud);
 /* Connectivity of the channel for the load balancer: the calls link's state
  * once it was used, else the events link's. */
-svc_nats_state svc_nats_channel_state(const svc_channel *ch);
+svc_conn_state svc_nats_channel_state(const svc_channel *ch);
 
 /* ---- nats_pubsub.c: core NATS events ---- */
 

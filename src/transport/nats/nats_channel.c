@@ -48,9 +48,9 @@ void svc_nats_channel_free(svc_channel *base)
     free(ch);
 }
 
-svc_nats_state svc_nats_channel_state(const svc_channel *base)
+svc_conn_state svc_nats_channel_state(const svc_channel *base)
 {
     const nats_channel *ch = (const nats_channel *)base;
-    svc_nats_state calls = svc_nats_link_state(&ch->calls);
-    return calls != SVC_NATS_IDLE ? calls : svc_nats_link_state(&ch->events);
+    svc_conn_state calls = svc_nats_link_state(&ch->calls);
+    return calls != SVC_CONN_IDLE ? calls : svc_nats_link_state(&ch->events);
 }

@@ -23,9 +23,6 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
-static const char *const state_names[SVC_NATS_STATES] = {"idle", "connecting", "ready",
-                                                         "transient_failure", "shutdown"};
-
 void svc_nats_link_init(nats_link *l, svc_ctx *ctx, const nats_config *cfg, const char *role,
                         bool send_asap)
 {
@@ -37,36 +34,36 @@ void svc_nats_link_init(nats_link *l, svc_ctx *ctx, const nats_config *cfg, cons
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->subs_mu, NULL);
     pthread_cond_init(&l->closed_cv, NULL);
-    atomic_init(&l->state, SVC_NATS_IDLE);
+    atomic_init(&l->state, SVC_CONN_IDLE);
     l->state_gauge = svc_metrics_counter(ctx->metrics, "svc_nats_connection_state",
                                          "NATS connectivity: 0 idle, 1 connecting, 2 ready, "
                                          "3 transient failure, 4 shutdown.",
                                          SVC_METRIC_GAUGE, "target", cfg->label, "role", role, NULL);
-    for (int i = 0; i < SVC_NATS_STATES; i++)
+    for (int i = 0; i < SVC_CONN_STATES; i++)
         l->changes[i] = svc_metrics_counter(ctx->metrics, "svc_nats_connection_changes_total",
                                             "NATS connectivity state changes, by new state.",
                                             SVC_METRIC_COUNTER, "target", cfg->label, "role", role,
-                                            "state", state_names[i], NULL);
+                                            "state", svc_conn_state_name((svc_conn_state)i), NULL);
 }
 
-static void set_state(nats_link *l, svc_nats_state to, const char *why)
+static void set_state(nats_link *l, svc_conn_state to, const char *why)
 {
     int from = atomic_exchange(&l->state, (int)to);
     if (from == (int)to)
         return;
     svc_counter_add(l->state_gauge, (int64_t)to - from);
     svc_counter_add(l->changes[to], 1);
-    if (to == SVC_NATS_TRANSIENT_FAILURE)
+    if (to == SVC_CONN_TRANSIENT_FAILURE)
         svc_log_warn(l->ctx, "nats", "%s connection to %s: %s -> %s%s%s", l->role, l->cfg->label,
-                     state_names[from], state_names[to], why ? ": " : "", why ? why : "");
+                     svc_conn_state_name(from), svc_conn_state_name(to), why ? ": " : "", why ? why : "");
     else
         svc_log_info(l->ctx, "nats", "%s connection to %s: %s -> %s", l->role, l->cfg->label,
-                     state_names[from], state_names[to]);
+                     svc_conn_state_name(from), svc_conn_state_name(to));
 }
 
-svc_nats_state svc_nats_link_state(const nats_link *l)
+svc_conn_state svc_nats_link_state(const nats_link *l)
 {
-    return (svc_nats_state)atomic_load(&l->state);
+    return (svc_conn_state)atomic_load(&l->state);
 }
 
 static void on_disconnected(natsConnection *nc, void *ud)
@@ -74,13 +71,13 @@ static void on_disconnected(natsConnection *nc, void *ud)
     (void)nc;
     nats_link *l = ud;
     if (!atomic_load(&l->closing)) /* our own close is no failure */
-        set_state(l, SVC_NATS_TRANSIENT_FAILURE, "disconnected, reconnecting");
+        set_state(l, SVC_CONN_TRANSIENT_FAILURE, "disconnected, reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *ud)
 {
     (void)nc;
-    set_state(ud, SVC_NATS_READY, NULL);
+    set_state(ud, SVC_CONN_READY, NULL);
 }
 
 /* The last callback cnats makes for a connection: link_close waits for it
@@ -89,7 +86,7 @@ static void on_closed(natsConnection *nc, void *ud)
 {
     (void)nc;
     nats_link *l = ud;
-    set_state(l, SVC_NATS_SHUTDOWN, NULL);
+    set_state(l, SVC_CONN_SHUTDOWN, NULL);
     pthread_mutex_lock(&l->mu);
     l->closed = true;
     pthread_cond_broadcast(&l->closed_cv);
@@ -181,7 +178,7 @@ svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
         *out = nc;
         return SVC_OK;
     }
-    set_state(l, SVC_NATS_CONNECTING, NULL);
+    set_state(l, SVC_CONN_CONNECTING, NULL);
     natsOptions *o = NULL;
     natsStatus s = make_options(l, &o);
     char what[1100];
@@ -202,9 +199,9 @@ svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
     natsOptions_Destroy(o);
     if (nc) {
         atomic_store_explicit(&l->nc, nc, memory_order_release);
-        set_state(l, SVC_NATS_READY, NULL);
+        set_state(l, SVC_CONN_READY, NULL);
     } else {
-        set_state(l, SVC_NATS_TRANSIENT_FAILURE, svc_last_error());
+        set_state(l, SVC_CONN_TRANSIENT_FAILURE, svc_last_error());
     }
     pthread_mutex_unlock(&l->mu);
     *out = nc;
@@ -228,7 +225,7 @@ void svc_nats_link_close(nats_link *l)
         pthread_mutex_unlock(&l->mu);
         natsConnection_Destroy(nc);
     }
-    set_state(l, SVC_NATS_SHUTDOWN, NULL);
+    set_state(l, SVC_CONN_SHUTDOWN, NULL);
     pthread_cond_destroy(&l->closed_cv);
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->subs_mu);
