@@ -1,11 +1,13 @@
 /*
  * orders_demo — the libsvccomm demo. One process, three services:
- *   orders     orders.Orders over inproc://orders and REST (http://127.0.0.1:<port>)
+ *   orders     orders.Orders over inproc://orders, REST (http://127.0.0.1:<port>)
+ *              and gRPC (grpc://127.0.0.1:<port>), with orders.OrderFeed/Export
+ *              streaming every order and grpc.health.v1.Health
  *   inventory  inventory.Inventory over inproc://inventory, called by orders
  *   shipping   subscribed to "order.*" events on inproc://events
- * A client then walks through calls over both transports, printing what
- * happens: replies, error statuses, a deadline, events, trace context and
- * metrics. Exits non-zero if anything behaves other than expected.
+ * A client then walks through calls over the three transports, printing
+ * what happens: replies, error statuses, a deadline, events, trace context,
+ * a stream, health and metrics. Exits non-zero if anything behaves other than expected.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -112,11 +114,45 @@ static void call(svc_client *c, const char *label, const char *method, const cha
     svc_msg_free(req);
 }
 
-static void walk_through(svc_ctx *ctx, const char *rest_url)
+/* Receives a server stream to its end, one JSON message per line. */
+static void export_orders(svc_client *grpc)
 {
-    svc_client *inproc, *rest;
+    svc_msg *req = NULL, *headers = NULL;
+    svc_msg_new_data("{}", 2, SVC_CT_JSON, &req);
+    svc_msg_new(&headers);
+    svc_msg_set_content_type(headers, SVC_CT_JSON); /* the stream speaks JSON */
+    svc_call_opts o = {.metadata = headers};
+    svc_stream *st = NULL;
+    svc_code rc = svc_client_stream(grpc, "orders.OrderFeed/Export", &o, &st);
+    svc_msg_free(headers);
+    if (rc == SVC_OK && (rc = svc_stream_send(st, req)) == SVC_OK)
+        rc = svc_stream_close_send(st);
+    else if (rc != SVC_OK)
+        svc_msg_free(req);
+    int n = 0;
+    svc_msg *m = NULL;
+    while (rc == SVC_OK && (rc = svc_stream_recv(st, &m)) == SVC_OK && m) {
+        say("[grpc]     orders.OrderFeed/Export message %d: %.*s\n", ++n, (int)svc_msg_len(m),
+            (const char *)svc_msg_data(m));
+        svc_msg_free(m);
+    }
+    svc_msg *end = NULL;
+    if (st)
+        rc = svc_stream_finish(st, &end);
+    expect("[grpc]     orders.OrderFeed/Export ended", SVC_OK, rc, end);
+    svc_stream_free(st);
+    if (n != 4) {
+        say("           UNEXPECTED: %d orders streamed, wanted 4\n", n);
+        unexpected++;
+    }
+}
+
+static void walk_through(svc_ctx *ctx, const char *rest_url, const char *grpc_url)
+{
+    svc_client *inproc, *rest, *grpc;
     svc_client_new(ctx, "inproc://orders", NULL, &inproc);
     svc_client_new(ctx, rest_url, NULL, &rest);
+    svc_client_new(ctx, grpc_url, NULL, &grpc);
     const char *order = "{\"customer\":\"ann\",\"items\":[{\"sku\":\"book\",\"quantity\":2,\"priceCents\":\"1250\"}]}";
 
     say("\n-- request/reply: the same service over inproc and REST --\n");
@@ -164,10 +200,18 @@ static void walk_through(svc_ctx *ctx, const char *rest_url)
     svc_msg_free(req);
     svc_msg_free(resp);
 
+    say("\n-- gRPC: the same service (JSON sent as application/grpc+json), a stream, health --\n");
+    call(grpc, "[grpc]", "orders.Orders/Get", "{\"id\":\"ord-1\"}", NULL, SVC_OK);
+    call(grpc, "[grpc]", "orders.Orders/Get", "{\"id\":\"ord-99\"}", NULL, SVC_NOT_FOUND);
+    export_orders(grpc);
+    call(grpc, "[grpc]", "grpc.health.v1.Health/Check", "{\"service\":\"orders.Orders\"}", NULL,
+         SVC_OK);
+
     call(rest, "[rest]", "GET /orders", "", NULL, SVC_OK);
     svc_client_free(inv);
     svc_client_free(inproc);
     svc_client_free(rest);
+    svc_client_free(grpc);
 }
 
 int main(void)
@@ -204,23 +248,30 @@ int main(void)
     if (rc == SVC_OK)
         rc = svc_server_serve_metrics(orders_srv, "/metrics");
     if (rc == SVC_OK)
+        rc = svc_server_serve_health(orders_srv);
+    if (rc == SVC_OK)
+        rc = svc_server_set_health(orders_srv, "orders.Orders", SVC_HEALTH_SERVING);
+    if (rc == SVC_OK)
         rc = svc_server_listen(orders_srv, "inproc://orders");
     if (rc == SVC_OK)
         rc = svc_server_listen(orders_srv, "http://127.0.0.1:0");
+    if (rc == SVC_OK)
+        rc = svc_server_listen(orders_srv, "grpc://127.0.0.1:0");
     if (rc != SVC_OK) {
         fprintf(stderr, "orders_demo: setup failed: %s\n", svc_last_error());
         return 1;
     }
 
     const char *rest_url = svc_server_listener_url(orders_srv, 1);
-    say("== libsvccomm demo: an orders service over inproc:// and REST ==\n");
-    say("[setup]    orders    listening on %s and %s\n", svc_server_listener_url(orders_srv, 0),
-        rest_url);
+    const char *grpc_url = svc_server_listener_url(orders_srv, 2);
+    say("== libsvccomm demo: an orders service over inproc://, REST and gRPC ==\n");
+    say("[setup]    orders    listening on %s, %s and %s\n",
+        svc_server_listener_url(orders_srv, 0), rest_url, grpc_url);
     say("[setup]    inventory listening on inproc://inventory\n");
     say("[setup]    shipping  subscribed to order.* on inproc://events (queue group shipping)\n");
     say("[setup]    try it:   curl %s/orders/ord-1   (while the demo runs)\n", rest_url);
 
-    walk_through(ctx, rest_url);
+    walk_through(ctx, rest_url, grpc_url);
 
     /* Four orders were created and one cancelled: five events. */
     pthread_mutex_lock(&ship_mu);

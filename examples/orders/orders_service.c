@@ -153,6 +153,39 @@ static void list_orders(orders_service *os, svc_call *call)
     pthread_mutex_unlock(&os->mu);
 }
 
+/* orders.OrderFeed/Export: every order, one message each, encoded as the
+ * request was. Sent from a copy taken under the lock, so that a slow reader
+ * (svc_call_send waits for it) holds no lock. */
+static void export_orders(svc_call *call, void *ud)
+{
+    orders_service *os = ud;
+    svc_msg *req = NULL;
+    svc_code rc = svc_call_recv(call, &req);
+    const char *ct = req ? svc_msg_content_type(req) : NULL;
+    ct = ct && strcmp(ct, SVC_CT_JSON) == 0 ? SVC_CT_JSON : SVC_CT_PROTO;
+    svc_msg_free(req);
+    Orders__Order *copies[MAX_ORDERS];
+    size_t n = 0;
+    pthread_mutex_lock(&os->mu);
+    for (size_t i = 0; i < os->n; i++)
+        if ((copies[n] = copy_order(os->orders[i])) != NULL)
+            n++;
+    pthread_mutex_unlock(&os->mu);
+    for (size_t i = 0; i < n; i++) {
+        svc_msg *m = NULL;
+        if (rc == SVC_OK && (rc = svc_msg_new(&m)) == SVC_OK &&
+            (rc = svc_msg_pack(m, &copies[i]->base, ct)) == SVC_OK)
+            rc = svc_call_send(call, m);
+        else
+            svc_msg_free(m);
+        protobuf_c_message_free_unpacked(&copies[i]->base, NULL);
+    }
+    if (rc == SVC_OK)
+        svc_call_reply(call, NULL);
+    else
+        svc_call_fail(call, rc, "export stopped");
+}
+
 /* ---- orders.Orders through the generated service ---- */
 
 #define SERVICE(s) ((orders_service *)(s))
@@ -232,7 +265,10 @@ svc_code orders_service_new(svc_ctx *ctx, const char *inventory, const char *eve
 
 svc_code orders_service_register(orders_service *os, svc_server *s)
 {
+    svc_handler_opts streaming = {.kind = SVC_SERVER_STREAMING};
     svc_code rc = svc_server_handle_pb(s, &os->base.base);
+    if (rc == SVC_OK)
+        rc = svc_server_handle_ex(s, "orders.OrderFeed/Export", export_orders, os, &streaming);
     if (rc == SVC_OK)
         rc = svc_server_route(s, "GET", "/orders", route_list, os);
     if (rc == SVC_OK)

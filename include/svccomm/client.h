@@ -109,7 +109,10 @@ SVC_API svc_code svc_client_call_async(svc_client *c, const char *method, svc_ms
 
 /* ---- streams (client, server and bidirectional streaming) ----
  * svc_client_stream opens a stream on `method`; o->metadata carries the
- * request headers. A transport without streams answers SVC_UNIMPLEMENTED.
+ * request headers, and its content type (svc_msg_set_content_type) says
+ * how the stream's messages are encoded, for transports that say it once
+ * per stream (gRPC: SVC_CT_JSON → application/grpc+json; none → binary
+ * protobuf). A transport without streams answers SVC_UNIMPLEMENTED.
  * The call's deadline and cancellation token cover the whole stream.
  *
  * send takes `m` and blocks while the peer's flow-control window is full.

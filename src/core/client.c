@@ -282,8 +282,12 @@ static void stream_ended(svc_code code, svc_msg *resp, void *ud)
 static svc_code prepare_request(svc_msg *req, const svc_call_opts *o, const svc_call *parent)
 {
     svc_code rc = SVC_OK;
-    if (o && o->metadata)
+    if (o && o->metadata) {
         rc = svc_md_copy(&req->md, &o->metadata->md);
+        /* A stream's encoding comes with its headers. */
+        if (rc == SVC_OK && !req->content_type && o->metadata->content_type)
+            rc = svc_msg_set_content_type(req, o->metadata->content_type);
+    }
     return rc ? rc : propagate_trace(req, parent);
 }
 
