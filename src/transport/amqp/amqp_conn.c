@@ -223,12 +223,15 @@ static svc_code tls_setup(aconn *c, amqp_socket_t *sock)
         return svc_fail(SVC_INVALID_ARGUMENT, "cannot read certificate %s or its key",
                         c->cert_file);
     amqp_ssl_socket_set_verify_peer(sock, !c->insecure);
-    /* librabbitmq checks the name it connected to; another name to verify
-     * goes into OpenSSL's own chain check instead. */
-    amqp_ssl_socket_set_verify_hostname(sock, !c->insecure && !c->server_name);
-    if (c->server_name && !c->insecure) {
-        SSL_CTX *ctx = amqp_ssl_socket_get_context(sock);
-        if (!X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), c->server_name, 0))
+    /* librabbitmq's own name check knows DNS names only: OpenSSL's chain
+     * check does it instead, for the server name asked for or the host
+     * (an IP address matches the certificate's IP entries). */
+    amqp_ssl_socket_set_verify_hostname(sock, 0);
+    if (!c->insecure) {
+        const char *name = c->server_name ? c->server_name : c->host;
+        X509_VERIFY_PARAM *param = SSL_CTX_get0_param(amqp_ssl_socket_get_context(sock));
+        if (!X509_VERIFY_PARAM_set1_ip_asc(param, name) &&
+            !X509_VERIFY_PARAM_set1_host(param, name, 0))
             return svc_fail_oom();
     }
     return SVC_OK;
@@ -585,10 +588,20 @@ static svc_code conn_setup(aconn *c, const aconn_config *cfg)
             rc = dup_opt(cfg->tls->server_name, &c->server_name);
         c->insecure = cfg->tls->insecure;
     }
-    char target[512];
+    /* The vhost goes back into the path with its '/' encoded. */
+    char path[800] = "/";
+    size_t n = 1;
+    for (const char *p = c->vhost ? c->vhost : ""; *p && n < sizeof path - 4; p++) {
+        if (*p == '/')
+            n += (size_t)snprintf(path + n, sizeof path - n, "%%2f");
+        else
+            path[n++] = *p;
+    }
+    path[n] = '\0';
+    char target[1200];
     bool v6 = strchr(u->host, ':') != NULL;
     snprintf(target, sizeof target, "%s://%s@%s%s%s:%d%s", u->scheme, u->user ? u->user : "guest",
-             v6 ? "[" : "", u->host, v6 ? "]" : "", c->port, u->path[0] ? u->path : "/");
+             v6 ? "[" : "", u->host, v6 ? "]" : "", c->port, path);
     if (!rc)
         rc = dup_opt(target, &c->target);
     return rc;

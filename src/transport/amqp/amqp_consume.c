@@ -249,9 +249,10 @@ static uint32_t delivery_count(const amqp_basic_properties_t *p, bool redelivere
 {
     char buf[32];
     const char *quorum = svc_amqp_header(p, "x-delivery-count", buf, sizeof buf);
-    if (quorum)
-        return (uint32_t)strtoul(quorum, NULL, 10) + 1;
-    return redelivered ? 2 : 1;
+    uint32_t n = quorum ? (uint32_t)strtoul(quorum, NULL, 10) + 1 : redelivered ? 2 : 1;
+    if (n < 2 && svc_amqp_header(p, "svc-redelivered", buf, sizeof buf))
+        n = 2; /* published again after a lost confirmation */
+    return n;
 }
 
 static void on_deliver(amqp_chan *ch, amqp_frame_t *f)

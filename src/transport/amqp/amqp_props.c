@@ -124,7 +124,8 @@ svc_code svc_amqp_out_check_size(const amqp_out *out, int frame_max)
 
 static bool is_reserved(amqp_bytes_t k)
 {
-    static const char *const names[] = {"svc-status", "svc-message", "svc-timeout"};
+    static const char *const names[] = {"svc-status", "svc-message", "svc-timeout",
+                                         "svc-redelivered"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (k.len == strlen(names[i]) && strncasecmp(k.bytes, names[i], k.len) == 0)
             return true;

@@ -28,6 +28,7 @@ struct pub_job {
     char *exchange_type, *message_id, *correlation_id, *app_id;
     char exchange[256], key[256];
     bool persistent, mandatory, confirm;
+    bool again;              /* published before without a verdict */
     uint64_t seq;            /* delivery tag once written on the confirm channel */
     bool returned;
     char return_text[256];
@@ -140,9 +141,13 @@ static void add_pending(amqp_chan *ch, pub_job *j)
 
 static svc_code fill_props(pub_job *j, amqp_out *out)
 {
-    svc_code rc = svc_amqp_out_init(out, j->msg, 0);
+    svc_code rc = svc_amqp_out_init(out, j->msg, 1);
     if (rc)
         return rc;
+    /* A copy may have reached a queue already: our consumers report it
+     * as redelivered, like a message the broker delivers again. */
+    if (j->again)
+        svc_amqp_out_header(out, "svc-redelivered", "true");
     amqp_basic_properties_t *p = &out->props;
     p->_flags |= AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
     p->delivery_mode = j->persistent ? 2 : 1;
@@ -230,6 +235,7 @@ svc_code svc_amqp_pub_ready(amqp_chan *ch)
     while (j) {
         pub_job *next = j->next_pending;
         j->returned = false;
+        j->again = true;
         write_job(ch, j);
         j = next;
     }
