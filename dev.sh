@@ -16,7 +16,7 @@ BASE_DEPS=(build-essential cmake pkg-config git ca-certificates curl openssl ipr
            libprotobuf-c-dev protobuf-c-compiler libcmocka-dev)
 # The brokers and peers the backends' integration tests start on 127.0.0.1,
 # and the libraries the backends link.
-GRPC_DEPS=(libnghttp2-dev libssl-dev zlib1g-dev nghttp2-client
+GRPC_DEPS=(libnghttp2-dev libssl-dev zlib1g-dev nghttp2-client libprotobuf-dev
            python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libgrpc++-dev)
 AMQP_DEPS=(librabbitmq-dev rabbitmq-server erlang-base)
 NATS_DEPS=(libnats-dev nats-server)

@@ -59,6 +59,9 @@ typedef struct svc_call_opts {
                               * handler runs on this thread, if any */
     svc_cancel *cancel;      /* borrowed; NULL = none */
     svc_dispatch dispatch;   /* where an async callback runs */
+    const svc_msg *metadata; /* borrowed: its metadata is sent with the call
+                              * (the request headers of a stream; added to
+                              * a unary request's own); NULL = none */
 } svc_call_opts;
 
 /* Calls `method` with `req` (borrowed; the library sends a copy) and waits.
@@ -79,17 +82,28 @@ SVC_API svc_code svc_client_call_async(svc_client *c, const char *method, svc_ms
                                        const svc_call_opts *o, svc_reply_fn fn, void *ud);
 
 /* ---- streams (client, server and bidirectional streaming) ----
- * svc_client_stream opens a stream on `method`. A transport without streams
- * answers SVC_UNIMPLEMENTED. send takes the message and blocks while the
- * peer's flow-control window is full; recv gives the next message (yours) or
- * *m = NULL at the end of the stream; finish waits for the final status and
- * gives the trailing metadata in *trailers (yours, may be NULL). A stream is
- * used by one thread at a time (one sender and one receiver may overlap). */
+ * svc_client_stream opens a stream on `method`; o->metadata carries the
+ * request headers. A transport without streams answers SVC_UNIMPLEMENTED.
+ * The call's deadline and cancellation token cover the whole stream.
+ *
+ * send takes `m` and blocks while the peer's flow-control window is full.
+ * close_send says no more messages follow. recv gives the next message
+ * (yours) or *m = NULL once the server finished sending; an error status
+ * ends it early. headers waits for the server's initial metadata (borrowed
+ * until the stream is freed). finish waits for the final status and gives
+ * the trailing metadata and status message in *trailers (yours; NULL to
+ * ignore). cancel ends the stream at once (CANCELLED). free cancels a
+ * stream that has not ended, then frees it; free a client's streams before
+ * the client.
+ *
+ * Threads: one thread sends while another receives, if you like; do not
+ * send (or receive) from two threads at once. */
 SVC_API svc_code svc_client_stream(svc_client *c, const char *method,
                                    const svc_call_opts *o, svc_stream **out);
 SVC_API svc_code svc_stream_send(svc_stream *st, svc_msg *m);
 SVC_API svc_code svc_stream_close_send(svc_stream *st);
 SVC_API svc_code svc_stream_recv(svc_stream *st, svc_msg **m);
+SVC_API svc_code svc_stream_headers(svc_stream *st, const svc_msg **headers);
 SVC_API svc_code svc_stream_finish(svc_stream *st, svc_msg **trailers);
 SVC_API void svc_stream_cancel(svc_stream *st);
 SVC_API void svc_stream_free(svc_stream *st);

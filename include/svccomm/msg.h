@@ -73,6 +73,12 @@ SVC_API size_t svc_msg_md_count(const svc_msg *m);
 SVC_API svc_code svc_msg_md_at(const svc_msg *m, size_t i, const char **key,
                                const char **value, size_t *len);
 
+/* ---- compression (transports that compress messages: gRPC) ---- */
+/* Asks for this message to be compressed (gzip) when the peer accepts it. */
+SVC_API svc_code svc_msg_set_compress(svc_msg *m, bool compress);
+/* True when the message arrived compressed (it is given to you inflated). */
+SVC_API bool svc_msg_was_compressed(const svc_msg *m);
+
 /* ---- status (meaningful on replies) ----
  * A reply carries the call's status: SVC_OK and no message on success. */
 SVC_API svc_code svc_msg_status(const svc_msg *m);

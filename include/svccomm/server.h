@@ -118,7 +118,10 @@ SVC_API const char *svc_call_peer(const svc_call *c);
  * their parent; from other threads pass the call in svc_call_opts.parent. */
 SVC_API const char *svc_call_traceparent(const svc_call *c);
 
-/* Adds metadata to whatever reply this call sends (headers on REST). Copied. */
+/* Adds initial metadata to the reply (HTTP/2 headers on gRPC, headers on
+ * REST), sent before the first message. Metadata on the message given to
+ * svc_call_reply travels after it (gRPC trailers; REST headers too). Must be
+ * called before the first svc_call_send. Copied. */
 SVC_API svc_code svc_call_reply_md(svc_call *c, const char *key, const char *value);
 
 /* Answers the call with `resp`, which it takes (NULL = empty OK reply). The
@@ -130,11 +133,19 @@ SVC_API svc_code svc_call_reply(svc_call *c, svc_msg *resp);
 /* Answers the call with an error status and message (copied). */
 SVC_API svc_code svc_call_fail(svc_call *c, svc_code code, const char *message);
 
-/* ---- streaming handlers (transports that support streams) ----
- * svc_call_recv: next request message (yours) or *m = NULL once the client
- * closed its side. svc_call_send: sends a reply message (takes it); blocks
- * while the peer's flow-control window is full. A transport without
- * streams answers SVC_UNIMPLEMENTED. */
+/* ---- streaming handlers ----
+ * A handler registered with a streaming kind (svc_handler_opts.kind) reads
+ * the request messages with svc_call_recv — the next message (yours), or
+ * *m = NULL once the client closed its side — and sends reply messages with
+ * svc_call_send (takes m; blocks while the peer's flow-control window is
+ * full), then ends the call with svc_call_reply/svc_call_fail, whose
+ * message carries the final status and trailing metadata; its payload, if
+ * any, goes out as one last message (the reply of a client-streaming
+ * method, say). recv and send return the
+ * call's end status (CANCELLED, DEADLINE_EXCEEDED) once it ended early.
+ * On a unary call they answer SVC_FAILED_PRECONDITION; transports without
+ * streams never dispatch a streaming handler (the caller gets
+ * SVC_UNIMPLEMENTED). Only the handler's reference holder may call them. */
 SVC_API svc_code svc_call_recv(svc_call *c, svc_msg **m);
 SVC_API svc_code svc_call_send(svc_call *c, svc_msg *m);
 

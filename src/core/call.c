@@ -48,6 +48,10 @@ void svc_call_unref(svc_call *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
     svc_timer_free(c->deadline_timer);
+    if (c->flow) {
+        svc_flow_destroy(c->flow);
+        free(c->flow);
+    }
     svc_msg_free(c->req);
     svc_params_clear(&c->params);
     svc_params_clear(&c->query);
@@ -59,8 +63,9 @@ void svc_call_unref(svc_call *c)
 
 /* Everything an answer does except sending it; false if the call was
  * answered already. Must not run under the server's lock (it disarms the
- * deadline timer, whose callback answers too). */
-static bool settle(svc_call *c, svc_code code)
+ * deadline timer, whose callback answers too). A streaming handler blocked
+ * in recv or send wakes with the status. */
+static bool settle(svc_call *c, svc_code code, const char *message)
 {
     if (atomic_exchange_explicit(&c->answered, true, memory_order_acq_rel))
         return false;
@@ -69,18 +74,18 @@ static bool settle(svc_call *c, svc_code code)
     if (c->stats)
         svc_call_stats_record(c->stats, code, svc_now() - c->start);
     svc_server_untrack(c->server, c);
+    if (c->flow)
+        svc_flow_end(c->flow, svc_msg_new_status(code, message));
     return true;
 }
 
 static svc_code answer(svc_call *c, svc_msg *resp)
 {
-    if (!settle(c, resp->status)) {
+    if (!settle(c, resp->status, resp->status_message)) {
         svc_msg_free(resp);
         return svc_fail(SVC_CANCELLED, "call already answered (deadline or cancellation)");
     }
-    if (c->reply_md.n && svc_md_copy(&resp->md, &c->reply_md) != SVC_OK)
-        svc_msg_set_status(resp, SVC_RESOURCE_EXHAUSTED, "out of memory adding reply metadata");
-    c->ops->call_reply(c, resp);
+    c->ops->call_reply(c, resp); /* with c->reply_md wherever its wire puts headers */
     return SVC_OK;
 }
 
@@ -90,7 +95,7 @@ static void answer_status(svc_call *c, svc_code code, const char *message)
     svc_msg *m = svc_msg_new_status(code, message);
     if (m)
         answer(c, m);
-    else if (settle(c, SVC_RESOURCE_EXHAUSTED))
+    else if (settle(c, SVC_RESOURCE_EXHAUSTED, NULL))
         c->ops->call_reply(c, NULL); /* out of memory even for the error */
 }
 
@@ -131,7 +136,9 @@ void svc_call_abandon(svc_call *c)
     atomic_store(&c->cancelled, true);
     /* A caller that left because the deadline passed ended the call by its
      * deadline, whichever side's timer noticed first. */
-    settle(c, c->deadline && svc_now() >= c->deadline ? SVC_DEADLINE_EXCEEDED : SVC_CANCELLED);
+    bool late = c->deadline && svc_now() >= c->deadline;
+    settle(c, late ? SVC_DEADLINE_EXCEEDED : SVC_CANCELLED,
+           late ? "deadline exceeded" : "the caller cancelled the call");
 }
 
 static void deadline_fired(void *arg)
@@ -190,19 +197,44 @@ static void route_failure(svc_call *c)
     }
 }
 
+svc_route_result svc_call_resolve(svc_call *c)
+{
+    if (!c->resolved) {
+        c->route = svc_server_resolve(c->server, c);
+        c->resolved = true;
+    }
+    return c->route;
+}
+
+static void flow_consumed(void *owner, size_t bytes)
+{
+    svc_call *c = owner;
+    if (c->ops->call_consumed)
+        c->ops->call_consumed(c, bytes);
+}
+
+svc_code svc_call_open_flow(svc_call *c)
+{
+    if (!c->flow) {
+        if (!(c->flow = malloc(sizeof *c->flow)))
+            return svc_fail_oom();
+        svc_flow_init(c->flow, flow_consumed, c);
+    }
+    return SVC_OK;
+}
+
 void svc_call_dispatch(svc_call *c)
 {
     svc_ctx *ctx = svc_server_ctx(c->server);
     char msg[300];
     svc_call_ref(c); /* the handler's reference */
     extract_trace(c);
-    c->route = svc_server_resolve(c->server, c);
-    if (c->route != SVC_ROUTE_FOUND) {
+    if (svc_call_resolve(c) != SVC_ROUTE_FOUND) {
         route_failure(c);
         svc_call_unref(c);
         return;
     }
-    if (c->opts.kind != SVC_UNARY) {
+    if (c->opts.kind != SVC_UNARY && !c->flow) {
         snprintf(msg, sizeof msg, "the %s transport cannot serve streaming method '%.200s'",
                  c->ops->name, c->method);
         answer_status(c, SVC_UNIMPLEMENTED, msg);
@@ -230,7 +262,7 @@ void svc_call_dispatch(svc_call *c)
 
 void svc_call_refuse(svc_call *c, svc_code code, const char *message)
 {
-    c->route = svc_server_resolve(c->server, c);
+    svc_call_resolve(c);
     answer_status(c, code, message);
 }
 
@@ -290,14 +322,24 @@ svc_code svc_call_reply_md(svc_call *c, const char *key, const char *value)
 
 svc_code svc_call_recv(svc_call *c, svc_msg **m)
 {
-    (void)c;
+    if (!m)
+        return svc_fail(SVC_INVALID_ARGUMENT, "svc_call_recv: no output");
     *m = NULL;
-    return svc_fail(SVC_FAILED_PRECONDITION, "svc_call_recv: not a streaming call");
+    if (!c || !c->flow)
+        return svc_fail(SVC_FAILED_PRECONDITION, "svc_call_recv: not a streaming call");
+    return svc_flow_recv(c->flow, m, 0); /* the deadline ends the flow */
 }
 
 svc_code svc_call_send(svc_call *c, svc_msg *m)
 {
-    (void)c;
-    svc_msg_free(m);
-    return svc_fail(SVC_FAILED_PRECONDITION, "svc_call_send: not a streaming call");
+    if (!c || !c->flow || !m) {
+        svc_msg_free(m);
+        return svc_fail(SVC_FAILED_PRECONDITION, "svc_call_send: not a streaming call");
+    }
+    svc_code rc = svc_flow_wait_writable(c->flow, 0);
+    if (rc) {
+        svc_msg_free(m);
+        return rc;
+    }
+    return c->ops->call_send(c, m);
 }

@@ -14,6 +14,7 @@
 
 #include <stdatomic.h>
 
+#include "flow.h"
 #include "loop.h"
 #include "metadata.h"
 #include "observe/metrics.h"
@@ -29,6 +30,9 @@ struct svc_call {
     atomic_bool cancelled;
     svc_route_result route;    /* how the method resolved, for transports
                                 * that answer "not found" their own way */
+    bool resolved;
+    svc_flow *flow;            /* streaming calls: request messages in, the
+                                * send gate; NULL for unary calls */
     char *method;              /* as received: "pkg.S/M" or "GET /path?q" */
     svc_handler_fn fn;         /* copied from the handler at dispatch, so a */
     void *ud;                  /* call never points into a freed server */
@@ -62,6 +66,15 @@ svc_code svc_call_init(svc_call *c, const svc_transport_ops *ops, svc_server *s,
                        const svc_call_args *a);
 /* Adds a query-string parameter (decoded name and value, copied). */
 svc_code svc_call_add_query(svc_call *c, const char *name, const char *value);
+/* Finds the handler (once; later calls return the same). With
+ * SVC_ROUTE_FOUND, c->opts.kind tells a streaming transport whether to
+ * dispatch at once with a flow (streaming kinds) or after the one request
+ * message (unary). */
+svc_route_result svc_call_resolve(svc_call *c);
+/* Gives a streaming call its flow, before dispatch: the transport then
+ * pushes request messages with svc_flow_push(c->flow, m) and ends them with
+ * svc_flow_half_close(c->flow). The flow ends when the call is answered. */
+svc_code svc_call_open_flow(svc_call *c);
 /* Runs the handler (or answers UNIMPLEMENTED / NOT_FOUND / UNAVAILABLE). */
 void svc_call_dispatch(svc_call *c);
 /* Answers without running the handler: the transport refuses the request

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <svccomm/client.h>
 
+#include "flow.h"
 #include "loop.h"
 #include "observe/metrics.h"
 #include "transport/transport.h"
@@ -37,6 +38,7 @@ struct svc_ccall {
     svc_code code;          /* the answer, while it is being delivered */
     svc_msg *resp;
     void *tdata;            /* the transport's per-call state */
+    svc_flow *flow;         /* streams: messages in, send gate, the end */
 };
 
 /* The transport's reply (status inside `resp`, which this takes; NULL =

@@ -86,6 +86,10 @@ static void ccall_unref(svc_ccall *cc)
         return;
     svc_client *c = cc->client;
     svc_timer_free(cc->timer);
+    if (cc->flow) {
+        svc_flow_destroy(cc->flow);
+        free(cc->flow);
+    }
     svc_msg_free(cc->req);
     free(cc->method);
     if (cc->cancel && atomic_fetch_sub(&cc->cancel->refs, 1) == 1) {
@@ -270,36 +274,71 @@ static svc_time call_deadline(const svc_call_opts *o, const svc_call *parent)
     return d;
 }
 
-/* Starts a call; takes `req`. On SVC_OK `fn` runs exactly once. */
+static void flow_consumed(void *owner, size_t bytes)
+{
+    svc_ccall *cc = owner;
+    if (cc->chan->ops->stream_consumed)
+        cc->chan->ops->stream_consumed(cc->chan, cc, bytes);
+}
+
+/* A stream's end is its flow's end; nothing waits on a callback. */
+static void stream_ended(svc_code code, svc_msg *resp, void *ud)
+{
+    (void)code;
+    svc_ccall *cc = ud;
+    svc_flow_end(cc->flow, resp);
+}
+
+/* The request headers a call sends: the request's metadata, then the
+ * options' metadata, then the trace context. */
+static svc_code prepare_request(svc_msg *req, const svc_call_opts *o, const svc_call *parent)
+{
+    svc_code rc = SVC_OK;
+    if (o && o->metadata)
+        rc = svc_md_copy(&req->md, &o->metadata->md);
+    return rc ? rc : propagate_trace(req, parent);
+}
+
+/* Starts a call; takes `req`. On SVC_OK `fn` runs exactly once. A stream
+ * (stream_out not NULL) gets a flow, ends through it instead of `fn`, and
+ * *stream_out gets a reference of its own. */
 static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
                            const svc_call_opts *o, svc_dispatch dispatch, svc_reply_fn fn,
-                           void *ud)
+                           void *ud, svc_ccall **stream_out)
 {
-    if (!c || !method || !*method || !fn) {
+    if (!c || !method || !*method || (!fn && !stream_out)) {
         svc_msg_free(req);
         return svc_fail(SVC_INVALID_ARGUMENT, "call needs a client, a method and a callback");
+    }
+    if (stream_out && !c->ops->stream_start) {
+        svc_msg_free(req);
+        return svc_fail(SVC_UNIMPLEMENTED, "the %s transport has no streams (method '%s')",
+                        c->ops->name, method);
     }
     if (!req && svc_msg_new(&req) != SVC_OK)
         return svc_fail_oom();
     const svc_call *parent = o && o->parent ? o->parent : svc_call_current();
     svc_ccall *cc = calloc(1, sizeof *cc);
-    if (!cc || !(cc->method = strdup(method)) || propagate_trace(req, parent) != SVC_OK) {
+    if (!cc || !(cc->method = strdup(method)) || prepare_request(req, o, parent) != SVC_OK ||
+        (stream_out && !(cc->flow = malloc(sizeof *cc->flow)))) {
         if (cc)
             free(cc->method);
         free(cc);
         svc_msg_free(req);
         return svc_fail_oom();
     }
-    atomic_init(&cc->refs, 2); /* core's and the transport's */
+    atomic_init(&cc->refs, stream_out ? 3 : 2); /* core's, the transport's, the stream's */
     cc->client = c;
     cc->chan = c->chan;
     cc->req = req;
-    cc->fn = fn;
-    cc->ud = ud;
-    cc->dispatch = dispatch;
+    cc->fn = stream_out ? stream_ended : fn;
+    cc->ud = stream_out ? cc : ud;
+    cc->dispatch = stream_out ? SVC_DISPATCH_INLINE : dispatch;
     cc->start = svc_now();
     cc->deadline = call_deadline(o, parent);
     cc->stats = client_stats(c, method);
+    if (stream_out)
+        svc_flow_init(cc->flow, flow_consumed, cc);
 
     pthread_mutex_lock(&c->mu);
     bool closing = c->closing;
@@ -312,11 +351,17 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
     }
     pthread_mutex_unlock(&c->mu);
     if (closing) {
+        if (cc->flow) {
+            svc_flow_destroy(cc->flow);
+            free(cc->flow);
+        }
         free(cc->method);
         free(cc);
         svc_msg_free(req);
         return svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");
     }
+    if (stream_out)
+        *stream_out = cc;
 
     /* From here the call always ends through finish(). Ending it before the
      * transport saw it means dropping the transport's reference too. */
@@ -334,14 +379,28 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
         }
         svc_timer_arm(cc->timer, cc->deadline);
     }
-    c->chan->ops->call_start(c->chan, cc);
+    if (stream_out)
+        c->chan->ops->stream_start(c->chan, cc);
+    else
+        c->chan->ops->call_start(c->chan, cc);
     return SVC_OK;
+}
+
+svc_code svc_client_open_stream(svc_client *c, const char *method, const svc_call_opts *o,
+                                svc_ccall **out)
+{
+    return start_call(c, method, NULL, o, SVC_DISPATCH_INLINE, NULL, NULL, out);
+}
+
+void svc_ccall_abort(svc_ccall *cc, svc_code code, const char *message)
+{
+    abort_call(cc, code, message);
 }
 
 svc_code svc_client_call_async(svc_client *c, const char *method, svc_msg *req,
                                const svc_call_opts *o, svc_reply_fn fn, void *ud)
 {
-    return start_call(c, method, req, o, o ? o->dispatch : SVC_DISPATCH_POOL, fn, ud);
+    return start_call(c, method, req, o, o ? o->dispatch : SVC_DISPATCH_POOL, fn, ud, NULL);
 }
 
 typedef struct waiter {
@@ -402,7 +461,7 @@ svc_code svc_client_call(svc_client *c, const char *method, const svc_msg *req,
     waiter w = {.done = false};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    svc_code rc = start_call(c, method, copy, o, SVC_DISPATCH_INLINE, waiter_done, &w);
+    svc_code rc = start_call(c, method, copy, o, SVC_DISPATCH_INLINE, waiter_done, &w, NULL);
     if (rc == SVC_OK) {
         waiter_wait(&w, atomic_load_explicit(&c->latency_ewma_ns, memory_order_relaxed));
         rc = w.code;

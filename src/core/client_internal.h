@@ -24,4 +24,11 @@ struct svc_client {
     svc_strmap stats; /* method → svc_call_stats */
 };
 
+/* Opens a stream: a call with a flow, started on the transport. *out holds
+ * a reference for the stream handle (drop it with svc_ccall_release). */
+svc_code svc_client_open_stream(svc_client *c, const char *method, const svc_call_opts *o,
+                                svc_ccall **out);
+/* Ends a call from core's side (CANCELLED, say) and tells the transport. */
+void svc_ccall_abort(svc_ccall *cc, svc_code code, const char *message);
+
 #endif

@@ -81,6 +81,8 @@ svc_code svc_msg_clone(const svc_msg *m, svc_msg **out)
     if (!c)
         return svc_fail_oom();
     c->status = m->status;
+    c->compress = m->compress;
+    c->was_compressed = m->was_compressed;
     if ((m->content_type && !(c->content_type = strdup(m->content_type))) ||
         (m->status_message && !(c->status_message = strdup(m->status_message))) ||
         svc_md_copy(&c->md, &m->md) != SVC_OK) {
@@ -215,4 +217,15 @@ svc_code svc_msg_set_status(svc_msg *m, svc_code code, const char *message)
     m->status_message = copy;
     m->status = code;
     return SVC_OK;
+}
+
+svc_code svc_msg_set_compress(svc_msg *m, bool compress)
+{
+    m->compress = compress;
+    return SVC_OK;
+}
+
+bool svc_msg_was_compressed(const svc_msg *m)
+{
+    return m->was_compressed;
 }

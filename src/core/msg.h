@@ -24,6 +24,8 @@ struct svc_msg {
     svc_md md;
     svc_code status;
     char *status_message;
+    bool compress;       /* to be sent compressed */
+    bool was_compressed; /* arrived compressed */
 };
 
 /* A new message with status `code` and `message` (copied; may be NULL), or

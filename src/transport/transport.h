@@ -56,10 +56,20 @@ struct svc_transport_ops {
     void (*listener_free)(svc_listener *l);
     /* Send the answer of a server call; the status is in `resp`, which this
      * takes. Called exactly once per call, from any thread. resp is NULL
-     * only when memory ran out: answer RESOURCE_EXHAUSTED as you can. */
+     * only when memory ran out: answer RESOURCE_EXHAUSTED as you can.
+     * c->reply_md (the handler's svc_call_reply_md) goes out as the reply's
+     * headers, unless a streaming call sent them already; resp's own
+     * metadata follows (trailers where the wire has them). */
     void (*call_reply)(svc_call *c, svc_msg *resp);
     /* Free the transport's call (it embeds svc_call) once unreferenced. */
     void (*call_free)(svc_call *c);
+    /* Streaming server calls (optional; a transport that opens flows with
+     * svc_call_open_flow must have call_send): send one reply message,
+     * taken, preceded the first time by the initial metadata
+     * (c->reply_md); set the flow not writable while too much is buffered.
+     * call_consumed: the handler took `bytes` of request messages. */
+    svc_code (*call_send)(svc_call *c, svc_msg *m);
+    void (*call_consumed)(svc_call *c, size_t bytes);
     /* The peer's address of a call made without one (formatting it costs
      * more than most requests need). Optional; the string lives as long as
      * the call. */
@@ -75,8 +85,24 @@ struct svc_transport_ops {
      * late answers) and svc_ccall_release(). */
     void (*call_start)(svc_channel *ch, svc_ccall *cc);
     /* Core already answered the call (deadline, cancellation): stop work on
-     * it as soon as convenient, then release it if not done yet. */
+     * it as soon as convenient, then release it if not done yet. For a
+     * stream this is also how it is reset. */
     void (*call_cancel)(svc_channel *ch, svc_ccall *cc);
+
+    /* ---- client streams (optional: without them svc_client_stream
+     * answers SVC_UNIMPLEMENTED) ----
+     * stream_start opens a stream: cc->flow is set, cc->req carries the
+     * request headers (no payload). Messages that arrive go to the flow
+     * (svc_flow_push), the server's headers with svc_flow_set_headers, and
+     * the end, as for a unary call, with svc_ccall_complete(cc, status +
+     * trailers). stream_send takes `m`; when the transport has too much
+     * buffered it sets the flow not writable until it drained.
+     * stream_consumed: the application took `bytes`, the peer may send as
+     * much more (optional). */
+    void (*stream_start)(svc_channel *ch, svc_ccall *cc);
+    svc_code (*stream_send)(svc_channel *ch, svc_ccall *cc, svc_msg *m);
+    svc_code (*stream_close_send)(svc_channel *ch, svc_ccall *cc);
+    void (*stream_consumed)(svc_channel *ch, svc_ccall *cc, size_t bytes);
 
     /* ---- events ---- */
     svc_code (*publish)(svc_channel *ch, const char *topic, const svc_msg *m,

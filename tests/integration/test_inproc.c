@@ -112,6 +112,82 @@ static void greeter_say_hello(Helloworld__Greeter_Service *s, const Helloworld__
 }
 static Helloworld__Greeter_Service greeter = HELLOWORLD__GREETER__INIT(greeter_);
 
+/* Bidirectional: echoes each message with its number, then trailers. */
+static void bidi_echo(svc_call *c, void *ud)
+{
+    (void)ud;
+    svc_call_reply_md(c, "x-initial", "hi");
+    svc_msg *m;
+    int n = 0;
+    svc_code rc;
+    while ((rc = svc_call_recv(c, &m)) == SVC_OK && m) {
+        char text[64];
+        int len = snprintf(text, sizeof text, "%d:%.*s", ++n, (int)svc_msg_len(m),
+                           (const char *)svc_msg_data(m));
+        svc_msg_free(m);
+        svc_msg *out;
+        svc_msg_new_data(text, (size_t)len, NULL, &out);
+        if (svc_call_send(c, out) != SVC_OK)
+            break;
+    }
+    if (rc != SVC_OK) { /* cancelled or timed out: the answer is already given */
+        svc_call_fail(c, rc, "gone");
+        return;
+    }
+    svc_msg *end;
+    svc_msg_new(&end);
+    svc_msg_md_add(end, "x-trailer", "bye");
+    svc_msg_set_status(end, SVC_OK, NULL);
+    svc_call_reply(c, end);
+}
+
+/* Server streaming: N messages as asked by the request's first message. */
+static void count_up(svc_call *c, void *ud)
+{
+    (void)ud;
+    svc_msg *req;
+    if (svc_call_recv(c, &req) != SVC_OK || !req) {
+        svc_call_fail(c, SVC_INVALID_ARGUMENT, "want a count");
+        return;
+    }
+    int n = atoi(svc_msg_data(req));
+    svc_msg_free(req);
+    for (int i = 0; i < n; i++) {
+        char text[16];
+        int len = snprintf(text, sizeof text, "%d", i);
+        svc_msg *out;
+        svc_msg_new_data(text, (size_t)len, NULL, &out);
+        svc_code rc = svc_call_send(c, out);
+        if (rc != SVC_OK) {
+            svc_call_fail(c, rc, "stopped");
+            return;
+        }
+    }
+    if (n > 5)
+        svc_call_reply(c, NULL);
+    else
+        svc_call_fail(c, SVC_OUT_OF_RANGE, "too few");
+}
+
+/* Client streaming: sums the numbers sent, answers once the client closed. */
+static void sum_up(svc_call *c, void *ud)
+{
+    (void)ud;
+    long sum = 0;
+    svc_msg *m;
+    while (svc_call_recv(c, &m) == SVC_OK && m) {
+        sum += atol(svc_msg_data(m));
+        svc_msg_free(m);
+    }
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld", sum);
+    svc_msg *out;
+    svc_msg_new_data(text, (size_t)len, NULL, &out);
+    /* A client-streaming call's one reply is the last message... */
+    svc_call_send(c, out);
+    svc_call_reply(c, NULL);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -128,6 +204,14 @@ static int setup(void **state)
     svc_handler_opts inl = {.dispatch = SVC_DISPATCH_INLINE};
     assert_int_equal(svc_server_route_ex(srv, "GET", "/orders/{id}", order_route, NULL, &inl), SVC_OK);
     assert_int_equal(svc_server_handle_pb(srv, &greeter.base), SVC_OK);
+    svc_handler_opts bidi = {.kind = SVC_BIDI_STREAMING};
+    svc_handler_opts server_streaming = {.kind = SVC_SERVER_STREAMING};
+    svc_handler_opts client_streaming = {.kind = SVC_CLIENT_STREAMING};
+    assert_int_equal(svc_server_handle_ex(srv, "test.Stream/Echo", bidi_echo, NULL, &bidi), SVC_OK);
+    assert_int_equal(svc_server_handle_ex(srv, "test.Stream/Count", count_up, NULL,
+                                          &server_streaming), SVC_OK);
+    assert_int_equal(svc_server_handle_ex(srv, "test.Stream/Sum", sum_up, NULL,
+                                          &client_streaming), SVC_OK);
     assert_int_equal(svc_server_listen(srv, "inproc://test-server"), SVC_OK);
     assert_string_equal(svc_server_listener_url(srv, 0), "inproc://test-server");
     assert_int_equal(svc_client_new(ctx, "inproc://test-server", NULL, &cli), SVC_OK);
@@ -195,9 +279,14 @@ static void status_and_errors(void **state)
     assert_int_equal(svc_client_new(ctx, "bogus://x", NULL, &bad), SVC_UNIMPLEMENTED);
     assert_int_equal(svc_client_new(ctx, "svc://orders", NULL, &bad), SVC_UNIMPLEMENTED);
     assert_int_equal(svc_client_new(ctx, "not a url", NULL, &bad), SVC_INVALID_ARGUMENT);
+    /* A stream to a unary handler ends at once, saying why. */
     svc_stream *st;
-    assert_int_equal(svc_client_stream(cli, "test.Echo/Echo", NULL, &st), SVC_UNIMPLEMENTED);
-    assert_non_null(strstr(svc_last_error(), "inproc"));
+    assert_int_equal(svc_client_stream(cli, "test.Echo/Echo", NULL, &st), SVC_OK);
+    svc_msg *trailers = NULL;
+    assert_int_equal(svc_stream_finish(st, &trailers), SVC_UNIMPLEMENTED);
+    assert_non_null(strstr(svc_msg_status_message(trailers), "streaming handler"));
+    svc_msg_free(trailers);
+    svc_stream_free(st);
     assert_int_equal(svc_server_listen(srv, "inproc://test-server"), SVC_ALREADY_EXISTS);
 }
 
@@ -359,6 +448,126 @@ static void trace_propagation(void **state)
     assert_int_equal(svc_client_call(cli, "test.Trace/Nested", NULL, &resp, NULL), SVC_OK);
     svc_msg_free(resp);
     assert_string_equal(seen_traceparent, "");
+}
+
+/* ---- streams ---- */
+
+static svc_msg *text_msg(const char *text)
+{
+    svc_msg *m;
+    assert_int_equal(svc_msg_new_data(text, strlen(text), NULL, &m), SVC_OK);
+    return m;
+}
+
+static void expect_text(svc_stream *st, const char *want)
+{
+    svc_msg *m = NULL;
+    assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
+    assert_non_null(m);
+    assert_int_equal(svc_msg_len(m), strlen(want));
+    assert_memory_equal(svc_msg_data(m), want, strlen(want));
+    svc_msg_free(m);
+}
+
+static void stream_bidi(void **state)
+{
+    (void)state;
+    svc_msg *hdr;
+    svc_msg_new(&hdr);
+    svc_msg_md_add(hdr, "x-user", "ann");
+    svc_call_opts o = {.metadata = hdr};
+    svc_stream *st;
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Echo", &o, &st), SVC_OK);
+    svc_msg_free(hdr);
+    assert_int_equal(svc_stream_send(st, text_msg("a")), SVC_OK);
+    expect_text(st, "1:a");
+    const svc_msg *h;
+    assert_int_equal(svc_stream_headers(st, &h), SVC_OK);
+    assert_string_equal(svc_msg_md_get(h, "x-initial", NULL), "hi");
+    assert_int_equal(svc_stream_send(st, text_msg("b")), SVC_OK);
+    expect_text(st, "2:b");
+    assert_int_equal(svc_stream_close_send(st), SVC_OK);
+    svc_msg *m = (svc_msg *)1;
+    assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
+    assert_null(m); /* the end */
+    svc_msg *trailers = NULL;
+    assert_int_equal(svc_stream_finish(st, &trailers), SVC_OK);
+    assert_string_equal(svc_msg_md_get(trailers, "x-trailer", NULL), "bye");
+    assert_null(svc_msg_md_get(trailers, "x-initial", NULL)); /* headers are not trailers */
+    svc_msg_free(trailers);
+    assert_int_equal(svc_stream_send(st, text_msg("late")), SVC_FAILED_PRECONDITION);
+    svc_stream_free(st);
+}
+
+static void stream_server_and_client(void **state)
+{
+    (void)state;
+    svc_stream *st;
+    /* Server streaming with back-pressure: 500 messages, more than the
+     * credit, read slowly at first. */
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Count", NULL, &st), SVC_OK);
+    assert_int_equal(svc_stream_send(st, text_msg("500")), SVC_OK);
+    assert_int_equal(svc_stream_close_send(st), SVC_OK);
+    usleep(20000);
+    for (int i = 0; i < 500; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "%d", i);
+        expect_text(st, want);
+    }
+    svc_msg *m;
+    assert_int_equal(svc_stream_recv(st, &m), SVC_OK);
+    assert_null(m);
+    assert_int_equal(svc_stream_finish(st, NULL), SVC_OK);
+    svc_stream_free(st);
+
+    /* An error status after some messages: received, then the status. */
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Count", NULL, &st), SVC_OK);
+    assert_int_equal(svc_stream_send(st, text_msg("2")), SVC_OK);
+    expect_text(st, "0");
+    expect_text(st, "1");
+    assert_int_equal(svc_stream_recv(st, &m), SVC_OUT_OF_RANGE);
+    svc_msg *trailers;
+    assert_int_equal(svc_stream_finish(st, &trailers), SVC_OUT_OF_RANGE);
+    assert_string_equal(svc_msg_status_message(trailers), "too few");
+    svc_msg_free(trailers);
+    svc_stream_free(st);
+
+    /* Client streaming: 1000 numbers up, one sum down. */
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Sum", NULL, &st), SVC_OK);
+    for (int i = 1; i <= 1000; i++) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", i);
+        assert_int_equal(svc_stream_send(st, text_msg(text)), SVC_OK);
+    }
+    assert_int_equal(svc_stream_close_send(st), SVC_OK);
+    expect_text(st, "500500");
+    assert_int_equal(svc_stream_finish(st, NULL), SVC_OK);
+    svc_stream_free(st);
+}
+
+static void stream_cancel_and_deadline(void **state)
+{
+    (void)state;
+    svc_stream *st;
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Echo", NULL, &st), SVC_OK);
+    assert_int_equal(svc_stream_send(st, text_msg("x")), SVC_OK);
+    expect_text(st, "1:x");
+    svc_stream_cancel(st);
+    svc_msg *m;
+    assert_int_equal(svc_stream_recv(st, &m), SVC_CANCELLED);
+    assert_int_equal(svc_stream_finish(st, NULL), SVC_CANCELLED);
+    svc_stream_free(st);
+
+    svc_call_opts o = {.timeout_ms = 50};
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Echo", &o, &st), SVC_OK);
+    svc_time start = svc_now();
+    assert_int_equal(svc_stream_recv(st, &m), SVC_DEADLINE_EXCEEDED);
+    assert_true(svc_now() - start < 500 * SVC_NSEC_PER_MSEC);
+    svc_stream_free(st);
+
+    /* Freeing a live stream cancels it; the handler sees that. */
+    assert_int_equal(svc_client_stream(cli, "test.Stream/Echo", NULL, &st), SVC_OK);
+    svc_stream_free(st);
 }
 
 /* ---- publish/subscribe ---- */
@@ -567,7 +776,7 @@ static void services_listed(void **state)
     char seen[512] = "";
     svc_server_each_service(srv, collect_service, seen);
     /* Handlers are kept newest first; each service once, routes left out. */
-    assert_string_equal(seen, "helloworld.Greeter;test.Trace;test.Echo;");
+    assert_string_equal(seen, "test.Stream;helloworld.Greeter;test.Trace;test.Echo;");
 }
 
 static void metrics_counted(void **state)
@@ -593,6 +802,9 @@ int main(void)
         cmocka_unit_test(late_reply_and_many_in_flight),
         cmocka_unit_test(routes_and_protobuf),
         cmocka_unit_test(trace_propagation),
+        cmocka_unit_test(stream_bidi),
+        cmocka_unit_test(stream_server_and_client),
+        cmocka_unit_test(stream_cancel_and_deadline),
         cmocka_unit_test(pubsub_wildcards),
         cmocka_unit_test(queue_groups),
         cmocka_unit_test(manual_ack),

@@ -25,6 +25,12 @@ void svc_inproc_call_start(svc_channel *ch, svc_ccall *cc);
 void svc_inproc_call_cancel(svc_channel *ch, svc_ccall *cc);
 void svc_inproc_call_reply(svc_call *c, svc_msg *resp);
 void svc_inproc_call_free(svc_call *c);
+void svc_inproc_stream_start(svc_channel *ch, svc_ccall *cc);
+svc_code svc_inproc_stream_send(svc_channel *ch, svc_ccall *cc, svc_msg *m);
+svc_code svc_inproc_stream_close_send(svc_channel *ch, svc_ccall *cc);
+void svc_inproc_stream_consumed(svc_channel *ch, svc_ccall *cc, size_t bytes);
+svc_code svc_inproc_call_send(svc_call *c, svc_msg *m);
+void svc_inproc_call_consumed(svc_call *c, size_t bytes);
 
 /* inproc_pubsub.c */
 svc_code svc_inproc_publish(svc_channel *ch, const char *topic, const svc_msg *m,

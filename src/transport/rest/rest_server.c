@@ -120,6 +120,7 @@ static struct MHD_Response *build_response(rest_req *r, svc_msg *resp, unsigned 
             free(body);
     }
     if (mr && ((ct && MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, ct) != MHD_YES) ||
+               svc_rest_md_to_headers(&r->base.reply_md, add_header, mr) != SVC_OK ||
                (resp && svc_rest_md_to_headers(&resp->md, add_header, mr) != SVC_OK))) {
         MHD_destroy_response(mr);
         mr = NULL;

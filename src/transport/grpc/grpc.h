@@ -1,0 +1,177 @@
+/*
+ * The gRPC backend: gRPC over HTTP/2 with nghttp2, on the context's
+ * libevent loops, cleartext (grpc://, prior knowledge) or TLS (grpcs://,
+ * OpenSSL, ALPN h2).
+ *
+ * Threads: a connection and its streams belong to one I/O loop; every
+ * nghttp2 call happens on that loop's thread. Application threads (handlers
+ * replying, clients sending on streams) post tasks to the loop; a caller
+ * that already is on the loop acts at once.
+ */
+#ifndef SVC_GRPC_H
+#define SVC_GRPC_H
+
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "core/call.h"
+#include "core/ccall.h"
+#include "core/ctx.h"
+#include "core/flow.h"
+#include "grpc_wire.h"
+
+extern const svc_transport_ops svc_grpc_transport;
+
+typedef struct grpc_conn grpc_conn;
+
+/* ---- streams: what both roles keep per HTTP/2 stream ---- */
+
+/* Wire sizes of received messages not yet consumed by the application, in
+ * order: HTTP/2 window is handed back only as each is consumed. */
+typedef struct grpc_credits {
+    size_t *v;
+    size_t head, len, cap;
+} grpc_credits;
+
+typedef struct grpc_stream {
+    struct grpc_stream *prev, *next; /* the connection's streams */
+    grpc_conn *conn;                 /* NULL once the connection is gone */
+    int32_t id;                      /* -1 before submission */
+    struct evbuffer *out;            /* framed messages not yet sent */
+    bool deferred;                   /* nghttp2 waits for more data */
+    bool out_end;                    /* end after `out` drains */
+    bool peer_gzip;                  /* the peer accepts gzip */
+    svc_flow *gate;                  /* the application's send gate */
+    atomic_int in_transit;           /* sends posted, not yet appended */
+    atomic_bool out_high;            /* `out` is past GRPC_OUT_HIGH */
+    svc_grpc_deframer in;
+    size_t in_wire;                  /* wire bytes of the message being read */
+    grpc_credits credits;
+    bool closed;                     /* nghttp2 closed the stream */
+} grpc_stream;
+
+void grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate);
+void grpc_stream_destroy(grpc_stream *s);
+/* An application thread is about to post a send: the gate closes past
+ * GRPC_IN_TRANSIT messages in flight to the loop. */
+void grpc_stream_posted(grpc_stream *s);
+/* Frames `m` (taken) onto the stream, gzip'd when asked and accepted, and
+ * resumes nghttp2 if it waited. `posted`: it came through
+ * grpc_stream_posted. The gate closes while `out` is past GRPC_OUT_HIGH. */
+svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
+/* nghttp2's data source read callback body: copies from `out`. */
+ssize_t grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
+/* Called for each DATA chunk: deframes, and for each message calls
+ * deliver(ud, msg) with its payload (decompressed; content type `ct`). */
+svc_code grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
+                          const char *ct, svc_code (*deliver)(void *ud, svc_msg *m), void *ud);
+/* The application consumed the oldest delivered message: give back its
+ * window. With `all`, every delivered message's (unary calls, whose one
+ * message is bounded by the size limit anyway). */
+void grpc_stream_consumed(grpc_stream *s, bool all);
+/* Nudges nghttp2 to send what the stream has queued. */
+void grpc_stream_resume(grpc_stream *s);
+
+/* ---- connections ---- */
+
+typedef struct grpc_role {
+    nghttp2_session_callbacks *callbacks;
+    /* The connection is gone: end every stream still listed. */
+    void (*lost)(grpc_conn *c, const char *why);
+    /* TLS and the HTTP/2 preface are done (client: ready for calls). */
+    void (*ready)(grpc_conn *c);
+    /* The connection is freed; the owner unlinks it. */
+    void (*freed)(grpc_conn *c);
+} grpc_role;
+
+struct grpc_conn {
+    svc_ctx *ctx;
+    svc_loop *loop;
+    const grpc_role *role;
+    void *owner;               /* the listener or the channel */
+    grpc_conn *prev, *next;    /* the owner's connections */
+    struct bufferevent *bev;
+    nghttp2_session *h2;
+    bool server;
+    bool is_ready;             /* connected, TLS done, ALPN h2 */
+    bool dead;                 /* closed; the memory goes in a posted task */
+    bool bev_failed;           /* the connect failed at once */
+    bool goaway_received;
+    grpc_stream *streams;
+    size_t n_streams;
+    struct event *keepalive;   /* PING timer */
+    bool ping_outstanding;
+    svc_time last_ping_recv;
+    int ping_strikes;
+    int64_t keepalive_ns;      /* 0 = none */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+};
+
+/* A connection on `loop` over socket `fd` (-1 = connect to `to`), TLS when
+ * `ssl` is given (taken). NULL when out of resources. */
+grpc_conn *grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
+                         bool server, int fd, SSL *ssl, const struct sockaddr *to,
+                         socklen_t to_len);
+/* Sends what nghttp2 has queued; closes the connection when it is done. */
+void grpc_conn_flush(grpc_conn *c);
+/* Closes at once (streams are told through role->lost). */
+void grpc_conn_close(grpc_conn *c, const char *why);
+/* Graceful: GOAWAY now, close when the last stream ended. */
+void grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug);
+void grpc_conn_link(grpc_conn *c, grpc_stream *s);
+void grpc_conn_unlink(grpc_conn *c, grpc_stream *s);
+/* The nghttp2 callbacks both roles share (sending, strikes reset). */
+void grpc_conn_common_callbacks(nghttp2_session_callbacks *cb);
+/* What both roles do with PING and GOAWAY frames; roles call it first in
+ * their on_frame_recv. */
+int grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f);
+
+/* ---- TLS ---- */
+svc_code grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out);
+svc_code grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out);
+/* A client session for `name` (SNI and, unless insecure, the name the
+ * certificate must carry). */
+SSL *grpc_tls_client_ssl(SSL_CTX *ctx, const char *name, bool verify_name);
+/* Why the handshake failed, for a status message. */
+void grpc_tls_error(struct bufferevent *bev, char *out, size_t n);
+
+/* ---- the two roles (grpc_server.c, grpc_client.c) ---- */
+svc_code svc_grpc_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
+                         svc_listener **out);
+void svc_grpc_listener_quiesce(svc_listener *l);
+void svc_grpc_listener_free(svc_listener *l);
+void svc_grpc_call_reply(svc_call *c, svc_msg *resp);
+svc_code svc_grpc_call_send(svc_call *c, svc_msg *m);
+void svc_grpc_call_consumed(svc_call *c, size_t bytes);
+void svc_grpc_call_free(svc_call *c);
+const char *svc_grpc_call_peer(const svc_call *c);
+
+svc_code svc_grpc_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
+                              svc_channel **out);
+void svc_grpc_channel_free(svc_channel *ch);
+void svc_grpc_call_start(svc_channel *ch, svc_ccall *cc);
+void svc_grpc_call_cancel(svc_channel *ch, svc_ccall *cc);
+void svc_grpc_stream_start(svc_channel *ch, svc_ccall *cc);
+svc_code svc_grpc_stream_send(svc_channel *ch, svc_ccall *cc, svc_msg *m);
+svc_code svc_grpc_stream_close_send(svc_channel *ch, svc_ccall *cc);
+void svc_grpc_stream_consumed(svc_channel *ch, svc_ccall *cc, size_t bytes);
+
+/* Runs fn(ud) on `loop`: at once when this is its thread, else posted. */
+void grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud);
+
+/* Settings both roles announce. */
+#define GRPC_STREAM_WINDOW (1 << 20)       /* per stream */
+#define GRPC_CONN_WINDOW (16 << 20)        /* per connection */
+#define GRPC_OUT_HIGH (1 << 20)            /* a stream's unsent bytes: close the gate */
+#define GRPC_OUT_LOW (256 << 10)           /* ... reopen it */
+#define GRPC_IN_TRANSIT 32                 /* sends on their way to the loop */
+#define GRPC_CONN_OUT_HIGH (4 << 20)       /* a connection's unwritten bytes */
+#define GRPC_MAX_HEADER_LIST (16 << 10)
+#define GRPC_MAX_CONCURRENT_STREAMS 1000   /* a server's, per connection */
+
+#endif

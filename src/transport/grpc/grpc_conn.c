@@ -1,0 +1,326 @@
+/*
+ * One HTTP/2 connection on one I/O loop: bytes in through nghttp2, frames
+ * out through a bufferevent (TLS or not) with back-pressure, keepalive
+ * PINGs, ping-abuse strikes, GOAWAY, and teardown.
+ *
+ * Closing is two steps: grpc_conn_close() marks the connection dead, stops
+ * its I/O and ends its streams at once; the memory goes in a task posted to
+ * the loop, after nghttp2 and libevent have left the stack.
+ */
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "grpc.h"
+
+/* gRPC's defaults: servers ping idle connections every two hours and give
+ * up after 20 s without an answer; a peer pinging more often than every 5
+ * minutes with no data sent in between strikes, and 2 strikes are allowed. */
+#define SERVER_KEEPALIVE_NS (INT64_C(2) * 3600 * SVC_NSEC_PER_SEC)
+#define KEEPALIVE_TIMEOUT_NS (INT64_C(20) * SVC_NSEC_PER_SEC)
+#define MIN_PING_INTERVAL_NS (INT64_C(5) * 60 * SVC_NSEC_PER_SEC)
+#define MAX_PING_STRIKES 2
+
+void grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud)
+{
+    if (svc_loop_in_thread(loop) || svc_loop_post(loop, fn, ud) != SVC_OK)
+        fn(ud); /* posting only fails when out of memory */
+}
+
+void grpc_conn_link(grpc_conn *c, grpc_stream *s)
+{
+    s->conn = c;
+    s->prev = NULL;
+    s->next = c->streams;
+    if (c->streams)
+        c->streams->prev = s;
+    c->streams = s;
+    c->n_streams++;
+}
+
+void grpc_conn_unlink(grpc_conn *c, grpc_stream *s)
+{
+    if (!s->prev && c->streams != s)
+        return; /* not linked */
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    c->n_streams--;
+}
+
+static void teardown(void *arg)
+{
+    grpc_conn *c = arg;
+    if (c->keepalive)
+        event_free(c->keepalive);
+    nghttp2_session_del(c->h2);
+    bufferevent_free(c->bev); /* closes the socket */
+    c->role->freed(c);
+    free(c);
+}
+
+void grpc_conn_close(grpc_conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    svc_log_debug(c->ctx, "grpc", "connection closed: %s", why);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->keepalive)
+        event_del(c->keepalive);
+    c->role->lost(c, why);
+    if (svc_loop_post(c->loop, teardown, c) != SVC_OK)
+        svc_log_error(c->ctx, "grpc", "out of memory: a connection leaks");
+}
+
+void grpc_conn_flush(grpc_conn *c)
+{
+    if (c->dead)
+        return;
+    int rv = nghttp2_session_send(c->h2);
+    if (rv != 0) {
+        grpc_conn_close(c, nghttp2_strerror(rv));
+        return;
+    }
+    /* Both sides said goodbye and nothing is left to write: done. */
+    if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        grpc_conn_close(c, "finished");
+}
+
+void grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug)
+{
+    if (c->dead)
+        return;
+    nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
+                          error_code, (const uint8_t *)debug, debug ? strlen(debug) : 0);
+    grpc_conn_flush(c);
+}
+
+/* ---- I/O ---- */
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    grpc_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_iovec v[16];
+    while (!c->dead && evbuffer_get_length(in) > 0) {
+        int n = evbuffer_peek(in, -1, NULL, v, 16);
+        size_t total = 0;
+        for (int i = 0; i < n && i < 16 && !c->dead; i++) {
+            ssize_t rv = nghttp2_session_mem_recv(c->h2, v[i].iov_base, v[i].iov_len);
+            if (rv < 0) {
+                grpc_conn_close(c, nghttp2_strerror((int)rv));
+                return;
+            }
+            total += v[i].iov_len;
+        }
+        evbuffer_drain(in, total);
+    }
+    grpc_conn_flush(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    grpc_conn_flush(arg); /* the output drained below the low-water mark */
+}
+
+/* The peer chose HTTP/2, as gRPC requires. */
+static bool alpn_is_h2(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (!ssl)
+        return true; /* cleartext: prior knowledge */
+    const unsigned char *proto = NULL;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(ssl, &proto, &len);
+    return len == 2 && memcmp(proto, "h2", 2) == 0;
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    grpc_conn *c = arg;
+    char why[256];
+    if (what & BEV_EVENT_CONNECTED) {
+        if (!alpn_is_h2(bev)) {
+            grpc_conn_close(c, "the peer did not negotiate HTTP/2 (ALPN h2)");
+            return;
+        }
+        c->is_ready = true;
+        c->role->ready(c);
+        grpc_conn_flush(c);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        grpc_conn_close(c, "the peer closed the connection");
+    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        grpc_tls_error(bev, why, sizeof why);
+        grpc_conn_close(c, why);
+    }
+}
+
+static ssize_t send_cb(nghttp2_session *h2, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)h2;
+    (void)flags;
+    grpc_conn *c = ud;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) >= GRPC_CONN_OUT_HIGH)
+        return NGHTTP2_ERR_WOULDBLOCK; /* on_write resumes us */
+    return evbuffer_add(out, data, len) == 0 ? (ssize_t)len : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* ---- keepalive and ping abuse ---- */
+
+static void arm_keepalive(grpc_conn *c, int64_t ns)
+{
+    struct timeval tv = {(time_t)(ns / SVC_NSEC_PER_SEC), (suseconds_t)(ns % SVC_NSEC_PER_SEC / 1000)};
+    evtimer_add(c->keepalive, &tv);
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    grpc_conn *c = arg;
+    if (c->ping_outstanding) {
+        grpc_conn_close(c, "keepalive PING not answered in time");
+        return;
+    }
+    nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL);
+    c->ping_outstanding = true;
+    arm_keepalive(c, KEEPALIVE_TIMEOUT_NS);
+    grpc_conn_flush(c);
+}
+
+/* PINGs, GOAWAY: what both roles do with frames that are not a stream's. */
+static int on_frame_recv_common(grpc_conn *c, const nghttp2_frame *f)
+{
+    if (f->hd.type == NGHTTP2_PING) {
+        if (f->hd.flags & NGHTTP2_FLAG_ACK) {
+            c->ping_outstanding = false;
+            if (c->keepalive_ns)
+                arm_keepalive(c, c->keepalive_ns);
+            return 0;
+        }
+        svc_time now = svc_now();
+        if (c->server && c->last_ping_recv && now - c->last_ping_recv < MIN_PING_INTERVAL_NS &&
+            ++c->ping_strikes > MAX_PING_STRIKES) {
+            /* As gRPC does with clients that ping too eagerly. */
+            grpc_conn_goaway(c, NGHTTP2_ENHANCE_YOUR_CALM, "too_many_pings");
+            return 0;
+        }
+        c->last_ping_recv = now;
+    } else if (f->hd.type == NGHTTP2_GOAWAY) {
+        /* Streams past last_stream_id are closed by nghttp2 as refused;
+         * the rest finish; no new stream goes here. */
+        c->goaway_received = true;
+    }
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+    (void)h2;
+    grpc_conn *c = ud;
+    /* Data or headers we sent make the peer's next ping legitimate. */
+    if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA)
+        c->ping_strikes = 0;
+    return 0;
+}
+
+int grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f)
+{
+    return on_frame_recv_common(c, f);
+}
+
+void grpc_conn_common_callbacks(nghttp2_session_callbacks *cb)
+{
+    nghttp2_session_callbacks_set_send_callback(cb, send_cb);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+}
+
+/* ---- creation ---- */
+
+static bool start_session(grpc_conn *c)
+{
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0)
+        return false;
+    /* We hand window back as the application consumes, not on arrival. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    int rv = c->server ? nghttp2_session_server_new2(&c->h2, c->role->callbacks, c, opt)
+                       : nghttp2_session_client_new2(&c->h2, c->role->callbacks, c, opt);
+    nghttp2_option_del(opt);
+    if (rv != 0)
+        return false;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GRPC_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, GRPC_MAX_HEADER_LIST},
+        {c->server ? NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS : NGHTTP2_SETTINGS_ENABLE_PUSH,
+         c->server ? GRPC_MAX_CONCURRENT_STREAMS : 0},
+    };
+    return nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 3) == 0 &&
+           nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, GRPC_CONN_WINDOW) == 0;
+}
+
+grpc_conn *grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
+                         bool server, int fd, SSL *ssl, const struct sockaddr *to,
+                         socklen_t to_len)
+{
+    grpc_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    c->ctx = ctx;
+    c->loop = loop;
+    c->role = role;
+    c->owner = owner;
+    c->server = server;
+    struct event_base *base = svc_loop_base(loop);
+    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    c->bev = ssl ? bufferevent_openssl_socket_new(base, fd, ssl,
+                                                  server ? BUFFEREVENT_SSL_ACCEPTING
+                                                         : BUFFEREVENT_SSL_CONNECTING,
+                                                  opts)
+                 : bufferevent_socket_new(base, fd, opts);
+    if (!c->bev) {
+        SSL_free(ssl);
+        free(c);
+        return NULL;
+    }
+    if (to) {
+        memcpy(&c->peer, to, to_len);
+        c->peer_len = to_len;
+    }
+    c->keepalive = evtimer_new(base, on_keepalive, c);
+    if (!c->keepalive || !start_session(c)) {
+        if (c->keepalive)
+            event_free(c->keepalive);
+        if (c->h2)
+            nghttp2_session_del(c->h2);
+        bufferevent_free(c->bev);
+        free(c);
+        return NULL;
+    }
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, GRPC_CONN_OUT_HIGH / 4, 0);
+    if (server) {
+        c->keepalive_ns = SERVER_KEEPALIVE_NS;
+        arm_keepalive(c, c->keepalive_ns);
+    }
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (fd < 0 && bufferevent_socket_connect(c->bev, to, (int)to_len) != 0) {
+        /* Refused at once: report it like any later failure. */
+        c->bev_failed = true;
+    }
+    return c;
+}

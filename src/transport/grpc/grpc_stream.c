@@ -1,0 +1,201 @@
+/*
+ * Per-stream machinery both roles share: messages out through nghttp2's
+ * data provider, messages in through the deframer, and receive-window
+ * accounting so that the peer may send only as fast as the application
+ * reads. On the connection's loop thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/msg.h"
+#include "grpc.h"
+
+void grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate)
+{
+    memset(s, 0, sizeof *s);
+    s->conn = c;
+    s->id = -1;
+    s->out = evbuffer_new();
+    s->gate = gate;
+    svc_grpc_deframer_init(&s->in, max_in);
+}
+
+void grpc_stream_destroy(grpc_stream *s)
+{
+    if (s->out)
+        evbuffer_free(s->out);
+    svc_grpc_deframer_free(&s->in);
+    free(s->credits.v);
+}
+
+void grpc_stream_resume(grpc_stream *s)
+{
+    if (s->deferred && s->conn && s->id > 0 && !s->closed) {
+        s->deferred = false;
+        nghttp2_session_resume_data(s->conn->h2, s->id);
+    }
+    if (s->conn)
+        grpc_conn_flush(s->conn);
+}
+
+/* Opens the gate when neither limit holds it shut. Any thread. */
+static void maybe_open(grpc_stream *s)
+{
+    if (s->gate && atomic_load(&s->in_transit) < GRPC_IN_TRANSIT && !atomic_load(&s->out_high))
+        svc_flow_set_writable(s->gate, true);
+}
+
+void grpc_stream_posted(grpc_stream *s)
+{
+    if (atomic_fetch_add(&s->in_transit, 1) + 1 >= GRPC_IN_TRANSIT && s->gate) {
+        svc_flow_set_writable(s->gate, false);
+        maybe_open(s); /* the loop may have caught up in between */
+    }
+}
+
+svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
+{
+    if (posted)
+        atomic_fetch_sub(&s->in_transit, 1);
+    const uint8_t *data = svc_msg_data(m);
+    size_t len = svc_msg_len(m);
+    uint8_t *zipped = NULL;
+    bool gzip = m->compress && s->peer_gzip;
+    if (gzip && svc_grpc_gzip(data, len, &zipped, &len) != SVC_OK) {
+        svc_msg_free(m);
+        return svc_fail(SVC_INTERNAL, "cannot compress a message");
+    }
+    uint8_t prefix[SVC_GRPC_PREFIX];
+    svc_grpc_prefix(prefix, len, gzip);
+    int rc = evbuffer_add(s->out, prefix, sizeof prefix) |
+             evbuffer_add(s->out, zipped ? zipped : data, len);
+    free(zipped);
+    svc_msg_free(m);
+    if (rc != 0)
+        return svc_fail_oom();
+    if (evbuffer_get_length(s->out) > GRPC_OUT_HIGH) {
+        atomic_store(&s->out_high, true);
+        if (s->gate)
+            svc_flow_set_writable(s->gate, false);
+    } else if (posted) {
+        maybe_open(s);
+    }
+    grpc_stream_resume(s);
+    return SVC_OK;
+}
+
+ssize_t grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags)
+{
+    int n = evbuffer_remove(s->out, buf, len);
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    size_t left = evbuffer_get_length(s->out);
+    if (left < GRPC_OUT_LOW && atomic_load(&s->out_high)) {
+        atomic_store(&s->out_high, false);
+        maybe_open(s);
+    }
+    if (left == 0 && s->out_end) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+        s->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return n;
+}
+
+/* ---- the receive side ---- */
+
+static bool credits_push(grpc_credits *c, size_t n)
+{
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        size_t *v = malloc(cap * sizeof *v);
+        if (!v)
+            return false;
+        for (size_t i = 0; i < c->len; i++)
+            v[i] = c->v[(c->head + i) % c->cap];
+        free(c->v);
+        c->v = v;
+        c->head = 0;
+        c->cap = cap;
+    }
+    c->v[(c->head + c->len++) % c->cap] = n;
+    return true;
+}
+
+void grpc_stream_consumed(grpc_stream *s, bool all)
+{
+    size_t n = 0;
+    do {
+        if (s->credits.len == 0)
+            break;
+        n += s->credits.v[s->credits.head];
+        s->credits.head = (s->credits.head + 1) % s->credits.cap;
+        s->credits.len--;
+    } while (all);
+    if (n && s->conn && s->id > 0 && !s->closed) {
+        nghttp2_session_consume(s->conn->h2, s->id, n);
+        grpc_conn_flush(s->conn);
+    }
+}
+
+typedef struct deliver_ctx {
+    grpc_stream *s;
+    bool gunzip_ok;
+    const char *ct;
+    svc_code (*deliver)(void *ud, svc_msg *m);
+    void *ud;
+} deliver_ctx;
+
+static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed)
+{
+    deliver_ctx *d = arg;
+    size_t wire = d->s->in_wire;
+    d->s->in_wire = 0;
+    if (compressed) {
+        uint8_t *plain = NULL;
+        size_t plain_len;
+        svc_code rc = d->gunzip_ok
+                          ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
+                          : svc_fail(SVC_INTERNAL, "compressed message without grpc-encoding gzip");
+        free(body);
+        if (rc)
+            return rc;
+        body = plain;
+        len = plain_len;
+    }
+    svc_msg *m = NULL;
+    if (svc_msg_new(&m) != SVC_OK || svc_msg_set_data_owned(m, body, len, free) != SVC_OK ||
+        svc_msg_set_content_type(m, d->ct) != SVC_OK || !credits_push(&d->s->credits, wire)) {
+        if (!m)
+            free(body);
+        svc_msg_free(m);
+        return svc_fail_oom();
+    }
+    m->was_compressed = compressed;
+    return d->deliver(d->ud, m);
+}
+
+svc_code grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
+                          const char *ct, svc_code (*deliver)(void *ud, svc_msg *m), void *ud)
+{
+    deliver_ctx d = {s, gunzip_ok, ct, deliver, ud};
+    /* Window accounting counts wire bytes, which the deframer does not
+     * report per message: feed it one phase (prefix, body) at a time, so
+     * each message is charged exactly what it took on the wire. */
+    while (n > 0) {
+        /* Feed up to the end of the current message, so in_wire is exact. */
+        size_t need = s->in.prefix_len < SVC_GRPC_PREFIX
+                          ? SVC_GRPC_PREFIX - s->in.prefix_len
+                          : s->in.body_len - s->in.body_got;
+        size_t take = need < n ? need : n;
+        s->in_wire += take;
+        svc_code rc = svc_grpc_deframe(&s->in, p, take, on_message, &d);
+        if (rc)
+            return rc;
+        p += take;
+        n -= take;
+    }
+    return SVC_OK;
+}
