@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "core/metadata.h"
 #include "transport/transport.h"
 
 #define AMQP_CH_CONTROL 1
@@ -175,11 +176,12 @@ typedef struct amqp_out {
     char timeout[16];
 } amqp_out;
 
-/* Fills out->props from `m` (content type, headers from metadata; the
- * strings point into `m`, which must outlive the publish). Extra headers
- * (svc-status, ...) are added by the caller with svc_amqp_out_header().
- * INVALID_ARGUMENT when the properties would not fit in one frame. */
-svc_code svc_amqp_out_init(amqp_out *out, const svc_msg *m, size_t extra_headers);
+/* Fills out->props from `m` (content type, headers from `first` — a
+ * reply's svc_call_reply_md, or NULL — then from m's metadata; the strings
+ * point into them, which must outlive the publish). Extra headers
+ * (svc-status, ...) are added by the caller with svc_amqp_out_header(). */
+svc_code svc_amqp_out_init(amqp_out *out, const svc_msg *m, const svc_md *first,
+                           size_t extra_headers);
 void svc_amqp_out_header(amqp_out *out, const char *key, const char *value);
 void svc_amqp_out_header_int(amqp_out *out, const char *key, int64_t value);
 void svc_amqp_out_free(amqp_out *out);
@@ -188,7 +190,8 @@ svc_code svc_amqp_out_check_size(const amqp_out *out, int frame_max);
 /* The svc_msg of a received message: body, content type, headers as
  * metadata (svc-* headers left out), and the main properties as amqp-*
  * metadata when `with_props`. Values of types metadata cannot hold
- * (tables, arrays, void) are skipped and counted in *skipped. NULL when
+ * (tables, arrays, void) are skipped and counted in *skipped (and named in
+ * "amqp-skipped-headers" when `with_props`). NULL when
  * out of memory. Takes the body (amqp_bytes malloc'd) on success. */
 svc_msg *svc_amqp_msg_from(const amqp_basic_properties_t *p, amqp_bytes_t body, bool with_props,
                            size_t *skipped);

@@ -634,11 +634,12 @@ svc_code svc_amqp_conn_new(svc_ctx *ctx, const aconn_config *cfg, aconn **out)
             "AMQP connections entering each connectivity state.", SVC_METRIC_COUNTER, "target",
             c->target, "state", state_names[s], NULL);
     atomic_init(&c->state, SVC_AMQP_IDLE);
+    *out = c; /* before the thread starts: its callbacks reach c through it */
     if (pthread_create(&c->thread, NULL, owner_main, c) != 0) {
+        *out = NULL;
         conn_destroy(c);
         return svc_fail(SVC_RESOURCE_EXHAUSTED, "cannot start the AMQP connection's thread");
     }
-    *out = c;
     return SVC_OK;
 }
 

@@ -10,8 +10,9 @@
  * bytes: under a "-bin" key, or as text when printable; otherwise (UTF-8
  * text, say) under the key with "-bin" appended, so nothing is lost.
  * Numbers, booleans, decimals and timestamps become their decimal text.
- * Tables, arrays and void have no metadata form: they are skipped and
- * counted. Keys metadata cannot hold are skipped the same way.
+ * Tables, arrays and void have no metadata form: they are skipped, counted,
+ * and named in an "amqp-skipped-headers" entry ("x-a,x-b") of events, so
+ * the receiver knows. Keys metadata cannot hold are skipped the same way.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,14 +28,10 @@
 #define CONTENT_HEADER_FIXED 14
 #define FRAME_OVERHEAD 8
 
-svc_code svc_amqp_out_init(amqp_out *out, const svc_msg *m, size_t extra_headers)
+static svc_code add_md(amqp_out *out, const svc_md *md)
 {
-    memset(out, 0, sizeof *out);
-    size_t n = svc_msg_md_count(m) + extra_headers;
-    if (n && !(out->entries = calloc(n, sizeof *out->entries)))
-        return svc_fail_oom();
-    for (size_t i = 0; i < m->md.n; i++) {
-        const svc_md_entry *e = &m->md.v[i];
+    for (size_t i = 0; md && i < md->n; i++) {
+        const svc_md_entry *e = &md->v[i];
         size_t klen = strlen(e->key);
         if (klen > 255)
             return svc_fail(SVC_INVALID_ARGUMENT, "metadata key '%.40s...' is longer than the 255 bytes of an AMQP header name", e->key);
@@ -43,6 +40,21 @@ svc_code svc_amqp_out_init(amqp_out *out, const svc_msg *m, size_t extra_headers
         t->value.kind = svc_md_key_is_bin(e->key, klen) ? AMQP_FIELD_KIND_BYTES : AMQP_FIELD_KIND_UTF8;
         t->value.value.bytes = (amqp_bytes_t){e->value_len, (void *)e->value};
     }
+    return SVC_OK;
+}
+
+svc_code svc_amqp_out_init(amqp_out *out, const svc_msg *m, const svc_md *first,
+                           size_t extra_headers)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = svc_msg_md_count(m) + (first ? first->n : 0) + extra_headers;
+    if (n && !(out->entries = calloc(n, sizeof *out->entries)))
+        return svc_fail_oom();
+    svc_code rc = add_md(out, first);
+    if (!rc)
+        rc = add_md(out, &m->md);
+    if (rc)
+        return rc;
     const char *ct = svc_msg_content_type(m);
     if (ct) {
         out->props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
@@ -199,12 +211,23 @@ static svc_code add_bytes(svc_md *md, amqp_bytes_t k, amqp_bytes_t v)
     return svc_md_append(md, bin_key, (size_t)n, val, v.len);
 }
 
-static svc_code headers_to_md(svc_md *md, const amqp_table_t *t, size_t *skipped)
+/* Names a header that has no metadata form: "x-a,x-b" (as many as fit). */
+static void note_skipped(char *names, size_t cap, amqp_bytes_t key, size_t *skipped)
+{
+    size_t used = strlen(names);
+    if (svc_md_text_valid(key.bytes, key.len) && used + key.len + 2 < cap)
+        snprintf(names + used, cap - used, "%s%.*s", used ? "," : "", (int)key.len,
+                 (const char *)key.bytes);
+    (*skipped)++;
+}
+
+static svc_code headers_to_md(svc_md *md, const amqp_table_t *t, char *names, size_t cap,
+                              size_t *skipped)
 {
     for (int i = 0; i < t->num_entries; i++) {
         const amqp_table_entry_t *e = &t->entries[i];
         if (!e->key.len || e->key.len > 255 || !svc_md_key_valid(e->key.bytes, e->key.len)) {
-            (*skipped)++;
+            note_skipped(names, cap, e->key, skipped);
             continue;
         }
         if (is_reserved(e->key))
@@ -217,7 +240,7 @@ static svc_code headers_to_md(svc_md *md, const amqp_table_t *t, size_t *skipped
                  !svc_md_key_is_bin(e->key.bytes, e->key.len))
             rc = svc_md_append(md, e->key.bytes, e->key.len, text, strlen(text));
         else
-            (*skipped)++;
+            note_skipped(names, cap, e->key, skipped);
         if (rc)
             return rc;
     }
@@ -269,10 +292,14 @@ svc_msg *svc_amqp_msg_from(const amqp_basic_properties_t *p, amqp_bytes_t body, 
         snprintf(ct, sizeof ct, "%.*s", (int)p->content_type.len, (const char *)p->content_type.bytes);
         rc = svc_msg_set_content_type(m, ct);
     }
+    char names[256] = "";
     if (!rc && (p->_flags & AMQP_BASIC_HEADERS_FLAG))
-        rc = headers_to_md(&m->md, &p->headers, skipped);
+        rc = headers_to_md(&m->md, &p->headers, names, sizeof names, skipped);
     if (!rc && with_props)
         rc = props_to_md(&m->md, p);
+    /* The receiver learns what it did not get. */
+    if (!rc && with_props && names[0])
+        rc = svc_md_append(&m->md, "amqp-skipped-headers", 20, names, strlen(names));
     if (!rc && body.len)
         rc = svc_msg_set_data_owned(m, body.bytes, body.len, free);
     else if (!rc)

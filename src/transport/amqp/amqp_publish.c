@@ -141,7 +141,7 @@ static void add_pending(amqp_chan *ch, pub_job *j)
 
 static svc_code fill_props(pub_job *j, amqp_out *out)
 {
-    svc_code rc = svc_amqp_out_init(out, j->msg, 1);
+    svc_code rc = svc_amqp_out_init(out, j->msg, NULL, 1);
     if (rc)
         return rc;
     /* A copy may have reached a queue already: our consumers report it

@@ -106,7 +106,7 @@ static svc_code write_request(amqp_chan *ch, rpc_call *rc, const char *key)
 {
     svc_ccall *cc = rc->cc;
     amqp_out out;
-    svc_code code = svc_amqp_out_init(&out, cc->req, 1);
+    svc_code code = svc_amqp_out_init(&out, cc->req, NULL, 1);
     amqp_basic_properties_t *p = &out.props;
     p->_flags |= AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_TYPE_FLAG;
     p->reply_to = svc_amqp_str(REPLY_TO);

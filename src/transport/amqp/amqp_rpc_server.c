@@ -26,6 +26,7 @@
 typedef struct amqp_listener {
     svc_listener base;
     aconn *conn;
+    svc_server *server; /* base.server is core's to write, after listen returns */
 } amqp_listener;
 
 typedef struct amqp_call {
@@ -95,7 +96,7 @@ static svc_code on_ready(aconn *c)
     }
     services sv = {0};
     if (!rc)
-        svc_server_each_service(l->base.server, add_service, &sv);
+        svc_server_each_service(l->server, add_service, &sv);
     if (!rc && sv.oom)
         rc = svc_fail_oom();
     for (size_t i = 0; !rc && i < sv.n; i++)
@@ -124,7 +125,7 @@ static void reply_dropped(ajob *j, svc_code code, const char *message)
 static svc_code write_reply(aconn *c, amqp_call *ac, const svc_msg *resp)
 {
     amqp_out out;
-    svc_code rc = svc_amqp_out_init(&out, resp, 2);
+    svc_code rc = svc_amqp_out_init(&out, resp, &ac->base.reply_md, 2);
     if (!rc) {
         amqp_basic_properties_t *p = &out.props;
         p->_flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
@@ -245,7 +246,7 @@ static void on_request(aconn *c, amqp_listener *l, amqp_frame_t *f)
         .req = req,
         .deadline = left > 0 ? svc_now() + left : 0,
     };
-    if (svc_call_init(&ac->base, &svc_amqp_transport, l->base.server, &args) != SVC_OK) {
+    if (svc_call_init(&ac->base, &svc_amqp_transport, l->server, &args) != SVC_OK) {
         svc_call_unref(&ac->base);
         svc_amqp_write_status(c, amqp_basic_nack(c->conn, AMQP_CH_RPC, tag, 0, 1), "basic.nack");
         return;
@@ -293,11 +294,10 @@ static const aconn_ops listener_ops = {
 svc_code svc_amqp_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
                          svc_listener **out)
 {
-    (void)s;
     amqp_listener *l = calloc(1, sizeof *l);
     if (!l)
         return svc_fail_oom();
-    l->base.server = s;
+    l->server = s;
     aconn_config cfg = {.url = url, .tls = &o->tls, .ops = &listener_ops, .owner = l};
     svc_code rc = svc_amqp_conn_new(svc_server_ctx(s), &cfg, &l->conn);
     if (!rc)
