@@ -56,6 +56,7 @@ static void on_channel_closed(aconn *c, amqp_channel_t n, svc_code code, const c
 static void on_tick(aconn *c, svc_time now)
 {
     svc_amqp_pub_tick(c->owner, now);
+    svc_amqp_sub_tick(c->owner, now);
 }
 
 static const aconn_ops client_ops = {

@@ -78,6 +78,7 @@ svc_code svc_amqp_sub_ready(amqp_chan *ch);
 void svc_amqp_sub_lost(amqp_chan *ch);
 void svc_amqp_sub_method(amqp_chan *ch, amqp_frame_t *f);
 void svc_amqp_sub_channel_closed(amqp_chan *ch, amqp_channel_t n, svc_code code, const char *text);
+void svc_amqp_sub_tick(amqp_chan *ch, svc_time now);
 
 svc_code svc_amqp_rpc_ready(amqp_chan *ch);
 void svc_amqp_rpc_lost(amqp_chan *ch, svc_code code, const char *message);

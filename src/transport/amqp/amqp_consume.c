@@ -28,6 +28,8 @@ struct consumer {
     bool bound;              /* "exchange/binding-key" pattern */
     char tag[256];           /* the consumer tag the broker gave */
     size_t outstanding;      /* delivered, not settled (this connection) */
+    svc_time retry_at;       /* not consuming: when to try again (0 = at
+                              * the next connection) */
     unsigned refs;           /* the list's, plus one per live delivery */
     consumer *next;
 };
@@ -161,6 +163,8 @@ static svc_code consumer_start(consumer *cs)
     cs->n = n;
     cs->gen = c->gen;
     cs->outstanding = 0;
+    if (cs->retry_at)
+        svc_log_info(c->ctx, "amqp", "%s: consuming '%s' again", c->target, cs->sub->pattern);
     return SVC_OK;
 }
 
@@ -196,20 +200,42 @@ static void consumer_maybe_end(consumer *cs)
 
 /* ---- the connection's events ---- */
 
+#define RETRY_NS SVC_NSEC_PER_SEC
+
+/* Consumes again; a refusal (a durable queue whose node is still
+ * recovering answers 404, say) is tried again every RETRY_NS, so a
+ * subscription never silently stops. */
+static svc_code restart(consumer *cs, svc_time now)
+{
+    svc_code rc = consumer_start(cs);
+    if (rc == SVC_OK || cs->ch->conn->broken) {
+        cs->retry_at = 0;
+        return rc;
+    }
+    if (!cs->retry_at)
+        svc_log_warn(cs->ch->conn->ctx, "amqp", "%s: cannot consume '%s' again (trying every "
+                     "second): %s", cs->ch->conn->target, cs->sub->pattern, svc_last_error());
+    cs->retry_at = now + RETRY_NS;
+    return SVC_OK;
+}
+
 svc_code svc_amqp_sub_ready(amqp_chan *ch)
 {
+    svc_time now = svc_now();
     for (consumer *cs = ch->consumers; cs; cs = cs->next) {
-        if (!cs->sub)
-            continue;
-        svc_code rc = consumer_start(cs);
-        if (rc == SVC_OK)
-            continue;
-        if (ch->conn->broken)
+        svc_code rc = cs->sub ? restart(cs, now) : SVC_OK;
+        if (rc)
             return rc;
-        svc_log_warn(ch->conn->ctx, "amqp", "%s: cannot consume '%s' again: %s", ch->conn->target,
-                     cs->sub->pattern, svc_last_error());
     }
     return SVC_OK;
+}
+
+void svc_amqp_sub_tick(amqp_chan *ch, svc_time now)
+{
+    aconn *c = ch->conn;
+    for (consumer *cs = ch->consumers; cs && c->ready && !c->broken; cs = cs->next)
+        if (cs->sub && !cs->n && cs->retry_at && now >= cs->retry_at)
+            restart(cs, now);
 }
 
 void svc_amqp_sub_lost(amqp_chan *ch)
@@ -240,8 +266,9 @@ void svc_amqp_sub_channel_closed(amqp_chan *ch, amqp_channel_t n, svc_code code,
     consumer *cs = by_channel(ch, n);
     if (!cs)
         return;
-    cs->n = 0; /* consumed again after the next reconnection */
+    cs->n = 0; /* consumed again in a moment */
     cs->outstanding = 0;
+    cs->retry_at = svc_now() + RETRY_NS;
     consumer_maybe_end(cs);
 }
 
