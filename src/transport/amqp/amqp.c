@@ -7,6 +7,7 @@ const svc_transport_ops svc_amqp_transport = {
     .name = "amqp",
     .schemes = schemes,
     .listen = svc_amqp_listen,
+    .listener_quiesce = svc_amqp_listener_quiesce,
     .listener_free = svc_amqp_listener_free,
     .call_reply = svc_amqp_call_reply,
     .call_free = svc_amqp_call_free,

@@ -210,6 +210,7 @@ extern const svc_transport_ops svc_amqp_transport;
 const char *svc_amqp_call_peer(const svc_call *c);
 svc_code svc_amqp_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
                          svc_listener **out);
+void svc_amqp_listener_quiesce(svc_listener *l);
 void svc_amqp_listener_free(svc_listener *l);
 void svc_amqp_call_reply(svc_call *c, svc_msg *resp);
 void svc_amqp_call_free(svc_call *c);

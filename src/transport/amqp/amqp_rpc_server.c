@@ -12,6 +12,12 @@
  * A request is acked once its reply is published (a server that dies with
  * calls in progress leaves them to another server). Its deadline is the
  * svc-timeout header counted from arrival.
+ *
+ * Graceful shutdown (listener_quiesce): basic.cancel on every request
+ * consumer, so the broker sends new requests to the other servers of the
+ * service (or, with none left, deletes the auto-delete queue: callers get
+ * UNAVAILABLE "no server serves"); calls in progress finish and their
+ * replies go out before the connection closes.
  */
 #include <stdlib.h>
 
@@ -22,12 +28,22 @@
 #include "core/msg.h"
 
 #define SERVER_PREFETCH 256
+#define QUIESCE_WAIT_NS (5 * SVC_NSEC_PER_SEC)
 
 typedef struct amqp_listener {
     svc_listener base;
     aconn *conn;
     svc_server *server; /* base.server is core's to write, after listen returns */
+    /* io: */
+    char (*tags)[256];  /* the request consumers of this connection */
+    size_t n_tags;
+    bool quiesced;      /* consumers cancelled: take no new requests */
 } amqp_listener;
+
+typedef struct quiesce_job {
+    ajob base;
+    swait *w;
+} quiesce_job;
 
 typedef struct amqp_call {
     svc_call base; /* first: core's view */
@@ -63,7 +79,7 @@ static void add_service(const char *service, void *ud)
     snprintf(sv->names[sv->n++], sizeof *sv->names, "%s", service);
 }
 
-static svc_code serve(aconn *c, const char *service)
+static svc_code serve(aconn *c, amqp_listener *l, const char *service)
 {
     amqp_queue_declare(c->conn, AMQP_CH_CONTROL, svc_amqp_str(service), 0, 0, 0, 1, amqp_empty_table);
     svc_code rc = svc_amqp_rpc_status(c, AMQP_CH_CONTROL, "queue.declare", true);
@@ -75,9 +91,12 @@ static svc_code serve(aconn *c, const char *service)
         rc = svc_amqp_rpc_status(c, AMQP_CH_CONTROL, "queue.bind", true);
     }
     if (!rc) {
-        amqp_basic_consume(c->conn, AMQP_CH_RPC, svc_amqp_str(service), amqp_empty_bytes, 0, 0, 0,
-                           amqp_empty_table);
+        amqp_basic_consume_ok_t *ok = amqp_basic_consume(
+            c->conn, AMQP_CH_RPC, svc_amqp_str(service), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
         rc = svc_amqp_rpc_status(c, AMQP_CH_RPC, "basic.consume", false);
+        if (!rc)
+            snprintf(l->tags[l->n_tags++], sizeof *l->tags, "%.*s", (int)ok->consumer_tag.len,
+                     (const char *)ok->consumer_tag.bytes);
     }
     return rc;
 }
@@ -94,15 +113,62 @@ static svc_code on_ready(aconn *c)
         amqp_basic_qos(c->conn, AMQP_CH_RPC, 0, SERVER_PREFETCH, 0);
         rc = svc_amqp_rpc_status(c, AMQP_CH_RPC, "basic.qos", false);
     }
+    if (rc || l->quiesced) /* shutting down: replies only, no consumers */
+        return rc;
     services sv = {0};
-    if (!rc)
-        svc_server_each_service(l->server, add_service, &sv);
-    if (!rc && sv.oom)
+    svc_server_each_service(l->server, add_service, &sv);
+    if (sv.oom)
+        rc = svc_fail_oom();
+    free(l->tags);
+    l->n_tags = 0;
+    l->tags = sv.n ? calloc(sv.n, sizeof *l->tags) : NULL;
+    if (!rc && sv.n && !l->tags)
         rc = svc_fail_oom();
     for (size_t i = 0; !rc && i < sv.n; i++)
-        rc = serve(c, sv.names[i]);
+        rc = serve(c, l, sv.names[i]);
     free(sv.names);
     return rc;
+}
+
+/* ---- quiesce: no new requests, the ones in progress finish ---- */
+
+static void quiesce_run(aconn *c, ajob *base)
+{
+    quiesce_job *j = (quiesce_job *)base;
+    amqp_listener *l = c->owner;
+    l->quiesced = true;
+    /* Cancelled consumers get nothing more; a request already on its way
+     * is still dispatched, and core answers it UNAVAILABLE (closing). */
+    for (size_t i = 0; i < l->n_tags && c->ready && !c->broken; i++) {
+        amqp_basic_cancel(c->conn, AMQP_CH_RPC, svc_amqp_str(l->tags[i]));
+        svc_amqp_rpc_status(c, AMQP_CH_RPC, "basic.cancel", false);
+    }
+    l->n_tags = 0;
+    svc_amqp_wait_done(j->w, SVC_OK, NULL);
+    free(j);
+}
+
+static void quiesce_drop(ajob *base, svc_code code, const char *message)
+{
+    quiesce_job *j = (quiesce_job *)base;
+    svc_amqp_wait_done(j->w, code, message);
+    free(j);
+}
+
+void svc_amqp_listener_quiesce(svc_listener *base)
+{
+    amqp_listener *l = (amqp_listener *)base;
+    quiesce_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->w = svc_amqp_wait_new())) {
+        free(j);
+        return; /* core still answers new calls UNAVAILABLE */
+    }
+    j->base.run = quiesce_run;
+    j->base.drop = quiesce_drop;
+    j->base.offline = true; /* disconnected: only the flag matters */
+    swait *w = j->w;
+    svc_amqp_submit(l->conn, &j->base);
+    svc_amqp_wait(w, svc_now() + QUIESCE_WAIT_NS);
 }
 
 /* ---- requests ---- */
@@ -318,5 +384,6 @@ void svc_amqp_listener_free(svc_listener *base)
 {
     amqp_listener *l = (amqp_listener *)base;
     svc_amqp_conn_free(l->conn); /* replies still queued go out first */
+    free(l->tags);
     free(l); /* core frees base.url */
 }

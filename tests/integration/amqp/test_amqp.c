@@ -364,6 +364,101 @@ static void expired_requests_dropped(void **state)
     svc_client_free(c);
 }
 
+/* ---- graceful shutdown ---- */
+
+static atomic_int slow_started;
+
+/* Answers with the server's name (ud), after `x-sleep-ms` if asked. */
+static void named(svc_call *call, void *ud)
+{
+    const char *ms = svc_msg_md_get(svc_call_request(call), "x-sleep-ms", NULL);
+    if (ms) {
+        atomic_store(&slow_started, 1);
+        sleep_ms(atol(ms));
+    }
+    svc_call_reply(call, text_msg(ud));
+}
+
+typedef struct async_result {
+    counter done;
+    svc_code code;
+    char body[32];
+} async_result;
+
+static void on_reply(svc_code code, svc_msg *resp, void *ud)
+{
+    async_result *r = ud;
+    r->code = code;
+    snprintf(r->body, sizeof r->body, "%.*s", (int)svc_msg_len(resp), (const char *)svc_msg_data(resp));
+    svc_msg_free(resp);
+    counter_add(&r->done, 1);
+}
+
+static void *shutdown_srv(void *srv)
+{
+    svc_server_shutdown(srv, 5000);
+    return NULL;
+}
+
+/* Quiesce: the server stops taking requests (basic.cancel), the one in
+ * progress finishes, new ones go to the other server of the service. */
+static void quiesce(void **state)
+{
+    (void)state;
+    svc_server *one, *two;
+    assert_int_equal(svc_server_new(ctx, &one), SVC_OK);
+    assert_int_equal(svc_server_new(ctx, &two), SVC_OK);
+    svc_server_handle(one, "test.Quiesce/Who", named, "one");
+    svc_server_handle(two, "test.Quiesce/Who", named, "two");
+    assert_int_equal(svc_server_listen(one, url), SVC_OK);
+    svc_client *c = client();
+
+    async_result slow_call = {.done = COUNTER_INIT};
+    svc_msg *req = text_msg("slow");
+    svc_msg_md_add(req, "x-sleep-ms", "600");
+    svc_call_opts co = {.timeout_ms = 5000};
+    assert_int_equal(svc_client_call_async(c, "test.Quiesce/Who", req, &co, on_reply, &slow_call), SVC_OK);
+    for (int i = 0; i < 200 && !atomic_load(&slow_started); i++)
+        sleep_ms(5);
+    assert_true(atomic_load(&slow_started)); /* server one has it in progress */
+    assert_int_equal(svc_server_listen(two, url), SVC_OK);
+
+    svc_time t0 = svc_now();
+    pthread_t th;
+    pthread_create(&th, NULL, shutdown_srv, one);
+    /* Until one's consumer is cancelled a request may still reach it (core
+     * answers UNAVAILABLE: closing); after that all go to two. */
+    svc_msg *resp = NULL;
+    svc_code rc = SVC_UNAVAILABLE;
+    for (int i = 0; i < 50 && rc != SVC_OK; i++) {
+        svc_msg_free(resp);
+        resp = NULL;
+        rc = svc_client_call(c, "test.Quiesce/Who", NULL, &resp, &co);
+    }
+    assert_int_equal(rc, SVC_OK);
+    svc_msg_free(resp);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(svc_client_call(c, "test.Quiesce/Who", NULL, &resp, &co), SVC_OK);
+        assert_memory_equal(svc_msg_data(resp), "two", 3);
+        svc_msg_free(resp);
+    }
+    /* The call in progress finished on one, and shutdown waited for it. */
+    assert_int_equal(counter_wait(&slow_call.done, 1, 5000), 1);
+    assert_int_equal(slow_call.code, SVC_OK);
+    assert_string_equal(slow_call.body, "one");
+    pthread_join(th, NULL);
+    assert_true(svc_now() - t0 < 3 * SVC_NSEC_PER_SEC);
+    svc_server_free(one);
+
+    /* With no server left the service's queue is gone: UNAVAILABLE at once. */
+    svc_server_shutdown(two, 1000);
+    assert_int_equal(svc_client_call(c, "test.Quiesce/Who", NULL, &resp, &co), SVC_UNAVAILABLE);
+    assert_non_null(strstr(svc_msg_status_message(resp), "no server serves test.Quiesce"));
+    svc_msg_free(resp);
+    svc_server_free(two);
+    svc_client_free(c);
+}
+
 /* ---- TLS ---- */
 
 static void tls(void **state)
@@ -470,6 +565,7 @@ int main(void)
         cmocka_unit_test(nack_to_dead_letter),
         cmocka_unit_test(rpc),
         cmocka_unit_test(expired_requests_dropped),
+        cmocka_unit_test(quiesce),
         cmocka_unit_test(tls),
         cmocka_unit_test(bad_input),
     };
