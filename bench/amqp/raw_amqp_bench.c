@@ -1,6 +1,8 @@
 /*
  * The anchor: raw librabbitmq doing what bench/amqp/svc_amqp_bench.c does
- * through libsvccomm, one thread per connection as librabbitmq expects.
+ * through libsvccomm — the same messages (properties included), window,
+ * prefetch, ack pattern and timed span — one thread per connection as
+ * librabbitmq expects.
  *   raw_amqp_bench PORT confirm|transient|consume|rpc N
  * Prints "msgs_s=... p50_us=... p99_us=...".
  */
@@ -11,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define WINDOW 8192 /* our transport's publishes in flight */
+#define RPC_EXCHANGE "bench.raw.rpc.x"
 
 static int port;
 
@@ -42,20 +47,58 @@ static void declare(amqp_connection_state_t c, const char *q)
     amqp_get_rpc_reply(c);
 }
 
-static void publish(amqp_connection_state_t c, const char *q, int mode, const char *corr,
-                    const char *reply_to)
+/* Exactly the properties our transport sends: content type, delivery mode
+ * and timestamp; a request adds correlation id, reply-to and type (the
+ * method) and is mandatory; a reply carries the svc-status header. */
+static void publish(amqp_connection_state_t c, amqp_channel_t ch, const char *q, int mode,
+                    const char *corr, const char *reply_to, amqp_bytes_t body)
 {
     amqp_basic_properties_t p = {0};
-    p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+    p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+               AMQP_BASIC_TIMESTAMP_FLAG;
     p.content_type = amqp_cstring_bytes("application/json");
     p.delivery_mode = (uint8_t)mode;
+    p.timestamp = (uint64_t)time(NULL);
+    amqp_table_entry_t status = {.key = amqp_cstring_bytes("svc-status"),
+                                 .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = 0}};
     if (corr) {
-        p._flags |= AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG;
+        p._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
         p.correlation_id = amqp_cstring_bytes(corr);
-        p.reply_to = amqp_cstring_bytes(reply_to);
     }
-    amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(q), 0, 0, &p,
-                       amqp_cstring_bytes("{\"name\":\"bench\"}"));
+    if (reply_to) {
+        p._flags |= AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_TYPE_FLAG;
+        p.reply_to = amqp_cstring_bytes(reply_to);
+        p.type = amqp_cstring_bytes("bench.Svc/Hello");
+    } else if (corr) {
+        p._flags |= AMQP_BASIC_HEADERS_FLAG;
+        p.headers = (amqp_table_t){1, &status};
+    }
+    /* Requests go through a topic exchange, as ours do (svc.rpc). */
+    amqp_bytes_t exchange = reply_to ? amqp_cstring_bytes(RPC_EXCHANGE) : amqp_empty_bytes;
+    amqp_basic_publish(c, ch, exchange, amqp_cstring_bytes(q), reply_to != NULL, 0, &p, body);
+}
+
+static amqp_bytes_t hello(void)
+{
+    return amqp_cstring_bytes("{\"name\":\"bench\"}");
+}
+
+/* Reads frames until `want` is acked, or only what has arrived when
+ * `block` is false; returns the highest delivery tag acked so far. */
+static uint64_t read_acks(amqp_connection_state_t c, uint64_t acked, uint64_t want, int block)
+{
+    while (acked < want) {
+        struct timeval zero = {0, 0};
+        amqp_frame_t f;
+        int st = amqp_simple_wait_frame_noblock(c, &f, block ? NULL : &zero);
+        if (st == AMQP_STATUS_TIMEOUT)
+            break;
+        if (st != AMQP_STATUS_OK)
+            exit(1);
+        if (f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_BASIC_ACK_METHOD)
+            acked = ((amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
+    }
+    return acked;
 }
 
 static int cmp(const void *a, const void *b)
@@ -69,7 +112,13 @@ static void *rpc_server(void *arg)
     long n = (long)arg;
     amqp_connection_state_t c = open_conn();
     declare(c, "bench.raw.rpc");
-    amqp_basic_consume(c, 1, amqp_cstring_bytes("bench.raw.rpc"), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+    amqp_exchange_declare(c, 1, amqp_cstring_bytes(RPC_EXCHANGE), amqp_cstring_bytes("topic"), 0, 0,
+                          0, 0, amqp_empty_table);
+    amqp_queue_bind(c, 1, amqp_cstring_bytes("bench.raw.rpc"), amqp_cstring_bytes(RPC_EXCHANGE),
+                    amqp_cstring_bytes("bench.Svc.*"), amqp_empty_table);
+    amqp_get_rpc_reply(c);
+    amqp_basic_qos(c, 1, 0, 256, 0); /* as our server: prefetch 256, ack after the reply */
+    amqp_basic_consume(c, 1, amqp_cstring_bytes("bench.raw.rpc"), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
     amqp_get_rpc_reply(c);
     for (long i = 0; i < n; i++) {
         amqp_envelope_t e;
@@ -79,10 +128,8 @@ static void *rpc_server(void *arg)
         char corr[64], to[256];
         snprintf(corr, sizeof corr, "%.*s", (int)e.message.properties.correlation_id.len, (char *)e.message.properties.correlation_id.bytes);
         snprintf(to, sizeof to, "%.*s", (int)e.message.properties.reply_to.len, (char *)e.message.properties.reply_to.bytes);
-        amqp_basic_properties_t p = {0};
-        p._flags = AMQP_BASIC_CORRELATION_ID_FLAG;
-        p.correlation_id = amqp_cstring_bytes(corr);
-        amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(to), 0, 0, &p, e.message.body);
+        publish(c, 1, to, 1, corr, NULL, e.message.body);
+        amqp_basic_ack(c, 1, e.delivery_tag, 0);
         amqp_destroy_envelope(&e);
     }
     amqp_destroy_connection(c);
@@ -99,38 +146,49 @@ int main(int argc, char **argv)
     amqp_connection_state_t c = open_conn();
     double t0, t1;
     if (strcmp(mode, "confirm") == 0) {
+        /* Pipelined as ours: up to WINDOW unconfirmed, acks read as they
+         * come (every 64 publishes without waiting, or waiting when the
+         * window is full), until the last one is acked. */
         declare(c, "bench.raw.confirm");
         amqp_confirm_select(c, 1);
         amqp_get_rpc_reply(c);
         t0 = now_s();
         uint64_t acked = 0, sent = 0;
-        while (acked < (uint64_t)n) {
-            for (int b = 0; b < 1000 && sent < (uint64_t)n; b++, sent++)
-                publish(c, "bench.raw.confirm", 2, NULL, NULL);
-            while (acked < sent) {
-                amqp_frame_t f;
-                if (amqp_simple_wait_frame(c, &f) != AMQP_STATUS_OK)
-                    return 1;
-                if (f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_BASIC_ACK_METHOD)
-                    acked = ((amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag;
-            }
+        while (sent < (uint64_t)n) {
+            publish(c, 1, "bench.raw.confirm", 2, NULL, NULL, hello());
+            sent++;
+            if (sent - acked >= WINDOW)
+                acked = read_acks(c, acked, sent - WINDOW + 1, 1);
+            else if (sent % 64 == 0)
+                acked = read_acks(c, acked, sent, 0);
             amqp_maybe_release_buffers(c);
         }
+        read_acks(c, acked, sent, 1);
         t1 = now_s();
     } else if (strcmp(mode, "transient") == 0) {
+        /* Ends, as ours, with one confirmed publish on another channel. */
         declare(c, "bench.raw.transient");
+        amqp_channel_open(c, 2);
+        amqp_confirm_select(c, 2);
+        amqp_get_rpc_reply(c);
         t0 = now_s();
         for (long i = 0; i < n; i++)
-            publish(c, "bench.raw.transient", 1, NULL, NULL);
+            publish(c, 1, "bench.raw.transient", 1, NULL, NULL, hello());
+        publish(c, 2, "bench.raw.transient", 1, NULL, NULL, hello());
+        read_acks(c, 0, 1, 1);
         t1 = now_s();
     } else if (strcmp(mode, "consume") == 0) {
+        /* As ours: prefetch 500, one ack per message, timed from asking
+         * for the consumer to the last ack. */
         declare(c, "bench.raw.consume");
         for (long i = 0; i < n; i++)
-            publish(c, "bench.raw.consume", 1, NULL, NULL);
+            publish(c, 1, "bench.raw.consume", 1, NULL, NULL, hello());
+        amqp_queue_declare(c, 1, amqp_cstring_bytes("bench.raw.consume"), 0, 0, 0, 0, amqp_empty_table);
+        amqp_get_rpc_reply(c); /* all n are in the queue */
+        t0 = now_s();
         amqp_basic_qos(c, 1, 0, 500, 0);
         amqp_basic_consume(c, 1, amqp_cstring_bytes("bench.raw.consume"), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
         amqp_get_rpc_reply(c);
-        t0 = now_s();
         for (long i = 0; i < n; i++) {
             amqp_envelope_t e;
             amqp_maybe_release_buffers(c);
@@ -153,7 +211,7 @@ int main(int argc, char **argv)
             char corr[32];
             snprintf(corr, sizeof corr, "%ld", i);
             double s = now_s();
-            publish(c, "bench.raw.rpc", 1, corr, "amq.rabbitmq.reply-to");
+            publish(c, 1, "bench.Svc.Hello", 1, corr, "amq.rabbitmq.reply-to", hello());
             amqp_envelope_t e;
             amqp_maybe_release_buffers(c);
             if (amqp_consume_message(c, &e, NULL, 0).reply_type != AMQP_RESPONSE_NORMAL)
