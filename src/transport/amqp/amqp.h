@@ -19,7 +19,12 @@
  *     near raw librabbitmq); otherwise it queues the job. Because the queue is
  *     drained only under io_lock, a direct write never overtakes a queued
  *     one. Nothing that core calls ever blocks on io_lock (a deadline timer
- *     may call us while the owner, under io_lock, disarms that timer).
+ *     may call us while the owner, under io_lock, disarms that timer). The
+ *     owner thread itself (an inline handler replying, acking, publishing)
+ *     writes at once too: it holds io_lock already.
+ *   - RPC replies are completed after the owner let go of io_lock, just
+ *     before it sleeps: the caller they wake usually makes its next call at
+ *     once, and then finds the connection free to write it.
  * Core's callbacks (svc_call_dispatch, svc_ccall_complete, svc_sub_deliver,
  * svc_publish_done) are called from the owner thread; core then runs the
  * handler where it asked to run (the pool, or inline on the owner thread,
@@ -117,6 +122,9 @@ struct aconn {
     unsigned gen;      /* +1 per connection: stale delivery tags are dropped */
     bool ready, ever_ready, broken;
     ajob *parked, *parked_tail; /* queued work waiting for a connection */
+    ajob *later, *later_tail;   /* svc_amqp_later() */
+    bool owner_holds;           /* the owner thread holds io_lock (its own) */
+    bool running_jobs;          /* the owner is amid a list of queued jobs */
     svc_code last_code;
     char last_error[256];
     int frame_max;
@@ -145,10 +153,12 @@ void svc_amqp_conn_free(aconn *c);
 svc_code svc_amqp_conn_wait_first(aconn *c);
 /* Hands `j` to the owner thread (any thread). */
 void svc_amqp_submit(aconn *c, ajob *j);
-/* True, with io_lock held, when the caller may write at once (see the model
- * above); then end with svc_amqp_direct_end(). */
-bool svc_amqp_direct_begin(aconn *c);
-void svc_amqp_direct_end(aconn *c);
+/* Runs `j` at once when the connection is free (see the model above),
+ * else hands it to the owner thread (any thread). */
+void svc_amqp_run_or_submit(aconn *c, ajob *j);
+/* io, owner thread: runs `j` (j->run) once the owner has let go of io_lock,
+ * before it sleeps: completions that wake a caller. */
+void svc_amqp_later(aconn *c, ajob *j);
 bool svc_amqp_on_owner(const aconn *c);
 /* The connection failed (a write or read error): the owner reconnects. */
 void svc_amqp_broken(aconn *c, int amqp_status, const char *what);

@@ -51,9 +51,12 @@ static void set_state(aconn *c, svc_amqp_state s)
         svc_log_info(c->ctx, "amqp", "%s: %s -> %s", c->target, state_names[old], state_names[s]);
 }
 
+/* The connection whose owner thread this is (none elsewhere). */
+static _Thread_local const aconn *owned;
+
 bool svc_amqp_on_owner(const aconn *c)
 {
-    return pthread_equal(pthread_self(), c->thread);
+    return owned == c;
 }
 
 static void wake(aconn *c)
@@ -96,29 +99,79 @@ void svc_amqp_submit(aconn *c, ajob *j)
         wake(c);
 }
 
-bool svc_amqp_direct_begin(aconn *c)
+static bool queue_empty(aconn *c)
 {
+    pthread_mutex_lock(&c->q_mu);
+    bool empty = !c->head;
+    pthread_mutex_unlock(&c->q_mu);
+    return empty && !c->parked;
+}
+
+/* True, with io_lock held, when the caller may write at once (see the model
+ * in amqp.h). The owner thread already holds io_lock except while asleep
+ * or completing calls (owner_holds). */
+static bool direct_begin(aconn *c)
+{
+    if (svc_amqp_on_owner(c) && c->owner_holds) /* not amid queued jobs: keep their order */
+        return c->ready && !c->broken && !c->running_jobs && queue_empty(c);
     if (pthread_mutex_trylock(&c->io_lock) != 0)
         return false;
-    if (c->ready && !c->broken && !c->parked) {
-        pthread_mutex_lock(&c->q_mu);
-        bool empty = !c->head;
-        pthread_mutex_unlock(&c->q_mu);
-        if (empty)
-            return true;
-    }
+    if (c->ready && !c->broken && queue_empty(c))
+        return true;
     pthread_mutex_unlock(&c->io_lock);
     return false;
 }
 
-void svc_amqp_direct_end(aconn *c)
+static void direct_end(aconn *c)
 {
+    if (svc_amqp_on_owner(c) && c->owner_holds)
+        return; /* the owner's loop reads what came in meanwhile */
     /* A write may have read frames while it waited for the socket: the
      * owner, asleep in poll(), would not see them. */
     bool w = c->broken || amqp_frames_enqueued(c->conn) || amqp_data_in_buffer(c->conn);
     pthread_mutex_unlock(&c->io_lock);
     if (w)
         wake(c);
+}
+
+void svc_amqp_run_or_submit(aconn *c, ajob *j)
+{
+    if (direct_begin(c)) {
+        j->run(c, j);
+        direct_end(c);
+    } else {
+        svc_amqp_submit(c, j);
+    }
+}
+
+void svc_amqp_later(aconn *c, ajob *j)
+{
+    j->next = NULL;
+    if (c->later_tail)
+        c->later_tail->next = j;
+    else
+        c->later = j;
+    c->later_tail = j;
+}
+
+/* Runs the svc_amqp_later() work without io_lock, so that a caller woken
+ * by it (the next call of a loop) finds the connection free and writes at
+ * once instead of queueing for this thread. */
+static void run_later(aconn *c)
+{
+    ajob *j = c->later;
+    c->later = c->later_tail = NULL;
+    if (!j)
+        return;
+    c->owner_holds = false;
+    pthread_mutex_unlock(&c->io_lock);
+    while (j) {
+        ajob *next = j->next;
+        j->run(c, j);
+        j = next;
+    }
+    pthread_mutex_lock(&c->io_lock);
+    c->owner_holds = true;
 }
 
 static void record_error(aconn *c, svc_code code, const char *fmt, ...)
@@ -354,6 +407,7 @@ static void park(aconn *c, ajob *j)
 static void run_jobs(aconn *c, ajob *list)
 {
     bool fail_fast = !c->ever_ready && !c->wait_for_ready && c->last_code != SVC_OK;
+    c->running_jobs = true;
     while (list) {
         ajob *j = list;
         list = j->next;
@@ -366,6 +420,7 @@ static void run_jobs(aconn *c, ajob *list)
         else
             park(c, j);
     }
+    c->running_jobs = false;
 }
 
 static void run_parked_then_queue(aconn *c)
@@ -446,6 +501,7 @@ static bool stopping(aconn *c)
 /* Sleeps until the socket or the queue has something, or `timeout_ms`. */
 static void sleep_io(aconn *c, int timeout_ms)
 {
+    run_later(c);
     if (c->ready && (amqp_data_in_buffer(c->conn) || amqp_frames_enqueued(c->conn)))
         return;
     pthread_mutex_lock(&c->q_mu);
@@ -456,9 +512,11 @@ static void sleep_io(aconn *c, int timeout_ms)
         return;
     struct pollfd fds[2] = {{.fd = c->wake_fd, .events = POLLIN},
                             {.fd = c->ready ? amqp_get_sockfd(c->conn) : -1, .events = POLLIN}};
+    c->owner_holds = false;
     pthread_mutex_unlock(&c->io_lock);
     poll(fds, 2, timeout_ms);
     pthread_mutex_lock(&c->io_lock);
+    c->owner_holds = true;
     pthread_mutex_lock(&c->q_mu);
     c->sleeping = false;
     pthread_mutex_unlock(&c->q_mu);
@@ -488,7 +546,9 @@ static void shutdown_conn(aconn *c)
 static void *owner_main(void *arg)
 {
     aconn *c = arg;
+    owned = c;
     pthread_mutex_lock(&c->io_lock);
+    c->owner_holds = true;
     int64_t backoff = 0;
     svc_time next_attempt = 0, next_tick = 0;
     while (!stopping(c)) {
@@ -531,6 +591,8 @@ static void *owner_main(void *arg)
         sleep_io(c, wait_ns > 0 ? (int)(wait_ns / SVC_NSEC_PER_MSEC) + 1 : 0);
     }
     shutdown_conn(c);
+    run_later(c);
+    c->owner_holds = false;
     pthread_mutex_unlock(&c->io_lock);
     return NULL;
 }

@@ -394,12 +394,7 @@ svc_code svc_amqp_event_settle(svc_event *ev, svc_settle how, int64_t delay_ms)
         d->held = NULL;
         svc_sub_release(ev->sub);
     }
-    if (svc_amqp_direct_begin(c)) {
-        settle_now(c, d);
-        svc_amqp_direct_end(c);
-    } else {
-        svc_amqp_submit(c, &d->base);
-    }
+    svc_amqp_run_or_submit(c, &d->base);
     return SVC_OK;
 }
 

@@ -206,12 +206,7 @@ static void job_run(aconn *c, ajob *base)
 
 static void submit(amqp_chan *ch, pub_job *j)
 {
-    if (svc_amqp_direct_begin(ch->conn)) {
-        write_job(ch, j);
-        svc_amqp_direct_end(ch->conn);
-    } else {
-        svc_amqp_submit(ch->conn, &j->base);
-    }
+    svc_amqp_run_or_submit(ch->conn, &j->base);
 }
 
 /* ---- the connection's events (io, owner thread) ---- */

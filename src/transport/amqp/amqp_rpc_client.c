@@ -21,9 +21,10 @@
 #define REPLY_TO "amq.rabbitmq.reply-to"
 
 typedef struct rpc_call {
-    ajob base;
+    ajob base;     /* sending it; then completing it (svc_amqp_later) */
     amqp_chan *ch;
     svc_ccall *cc;
+    svc_msg *resp; /* the answer, while its completion waits */
     char corr[24];
 } rpc_call;
 
@@ -55,13 +56,17 @@ svc_code svc_amqp_rpc_ready(amqp_chan *ch)
     return ch->rpc_wanted ? rpc_setup(ch) : SVC_OK;
 }
 
+static void deliver(rpc_call *rc, svc_msg *resp)
+{
+    svc_ccall_complete(rc->cc, resp);
+    svc_ccall_release(rc->cc);
+    free(rc);
+}
+
 static void end_call(rpc_call *rc, svc_msg *resp)
 {
-    svc_ccall *cc = rc->cc;
-    cc->tdata = NULL;
-    svc_ccall_complete(cc, resp);
-    svc_ccall_release(cc);
-    free(rc);
+    rc->cc->tdata = NULL;
+    deliver(rc, resp);
 }
 
 static void fail_call(rpc_call *rc, svc_code code, const char *message)
@@ -208,6 +213,22 @@ static svc_msg *reply_of(rpc_call *rc, amqp_message_t *m)
     return resp;
 }
 
+static void complete_run(aconn *c, ajob *base)
+{
+    (void)c;
+    rpc_call *rc = (rpc_call *)base;
+    deliver(rc, rc->resp);
+}
+
+/* Completes `rc` once the owner let go of the connection (see amqp.h). */
+static void complete_later(rpc_call *rc, svc_msg *resp)
+{
+    rc->cc->tdata = NULL; /* a cancel from now on finds nothing to stop */
+    rc->resp = resp;
+    rc->base.run = complete_run;
+    svc_amqp_later(rc->ch->conn, &rc->base);
+}
+
 void svc_amqp_rpc_method(amqp_chan *ch, amqp_frame_t *f)
 {
     amqp_method_number_t id = f->payload.method.id;
@@ -221,9 +242,9 @@ void svc_amqp_rpc_method(amqp_chan *ch, amqp_frame_t *f)
         char text[400];
         snprintf(text, sizeof text, "no server serves %.*s on %s", (int)(strrchr(rc->cc->method, '/') - rc->cc->method),
                  rc->cc->method, ch->conn->target);
-        fail_call(rc, SVC_UNAVAILABLE, text);
+        complete_later(rc, svc_msg_new_status(SVC_UNAVAILABLE, text));
     } else if (rc) {
-        end_call(rc, reply_of(rc, &m));
+        complete_later(rc, reply_of(rc, &m));
     } /* else a late reply to a call that ended: dropped */
     amqp_destroy_message(&m);
 }
@@ -242,12 +263,7 @@ void svc_amqp_call_start(svc_channel *base, svc_ccall *cc)
     rc->base.run = call_run;
     rc->base.drop = call_drop;
     rc->base.deadline = cc->deadline;
-    if (svc_amqp_direct_begin(ch->conn)) {
-        send_call(ch, rc);
-        svc_amqp_direct_end(ch->conn);
-    } else {
-        svc_amqp_submit(ch->conn, &rc->base);
-    }
+    svc_amqp_run_or_submit(ch->conn, &rc->base);
 }
 
 static void cancel_run(aconn *c, ajob *base)

@@ -20,6 +20,7 @@
  * replies go out before the connection closes.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "amqp_client.h"
 #include "core/call.h"
@@ -34,6 +35,10 @@ typedef struct amqp_listener {
     svc_listener base;
     aconn *conn;
     svc_server *server; /* base.server is core's to write, after listen returns */
+    /* Dispatched calls whose reply has not gone out (or been dropped):
+     * core untracks a call before it hands us the reply, so a shutdown
+     * may reach listener_free while that reply is still on its way. */
+    atomic_long replying;
     /* io: */
     char (*tags)[256];  /* the request consumers of this connection */
     size_t n_tags;
@@ -184,8 +189,10 @@ static void reply_dropped(ajob *j, svc_code code, const char *message)
     (void)code;
     (void)message;
     amqp_call *ac = (amqp_call *)((char *)j - offsetof(amqp_call, job));
+    amqp_listener *l = ac->l;
     svc_msg_free(ac->resp);
     svc_call_unref(&ac->base);
+    atomic_fetch_sub(&l->replying, 1);
 }
 
 static svc_code write_reply(aconn *c, amqp_call *ac, const svc_msg *resp)
@@ -225,7 +232,9 @@ static void send_reply(aconn *c, amqp_call *ac)
     }
     svc_msg_free(resp);
     ack(c, ac);
+    amqp_listener *l = ac->l;
     svc_call_unref(&ac->base); /* the transport's reference */
+    atomic_fetch_sub(&l->replying, 1);
 }
 
 static void reply_run(aconn *c, ajob *j)
@@ -238,12 +247,7 @@ void svc_amqp_call_reply(svc_call *base, svc_msg *resp)
     amqp_call *ac = (amqp_call *)base;
     aconn *c = ac->l->conn;
     ac->resp = resp;
-    if (svc_amqp_direct_begin(c)) {
-        send_reply(c, ac);
-        svc_amqp_direct_end(c);
-    } else {
-        svc_amqp_submit(c, &ac->job);
-    }
+    svc_amqp_run_or_submit(c, &ac->job);
 }
 
 void svc_amqp_call_free(svc_call *c)
@@ -317,6 +321,7 @@ static void on_request(aconn *c, amqp_listener *l, amqp_frame_t *f)
         svc_amqp_write_status(c, amqp_basic_nack(c->conn, AMQP_CH_RPC, tag, 0, 1), "basic.nack");
         return;
     }
+    atomic_fetch_add(&l->replying, 1);
     svc_call_dispatch(&ac->base);
 }
 
@@ -383,6 +388,9 @@ svc_code svc_amqp_listen(svc_server *s, const svc_url *url, const svc_listen_opt
 void svc_amqp_listener_free(svc_listener *base)
 {
     amqp_listener *l = (amqp_listener *)base;
+    /* Every call is answered; the last replies are being handed over. */
+    while (atomic_load(&l->replying) > 0)
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
     svc_amqp_conn_free(l->conn); /* replies still queued go out first */
     free(l->tags);
     free(l); /* core frees base.url */
