@@ -101,6 +101,21 @@ static uint64_t read_acks(amqp_connection_state_t c, uint64_t acked, uint64_t wa
     return acked;
 }
 
+static void consume_from(amqp_connection_state_t c, const char *q, uint16_t prefetch, int no_ack)
+{
+    if (prefetch)
+        amqp_basic_qos(c, 1, 0, prefetch, 0);
+    amqp_basic_consume(c, 1, amqp_cstring_bytes(q), amqp_empty_bytes, 0, no_ack, 0, amqp_empty_table);
+    amqp_get_rpc_reply(c);
+}
+
+/* The next delivery (0), or -1 when the connection failed. */
+static int next_message(amqp_connection_state_t c, amqp_envelope_t *e)
+{
+    amqp_maybe_release_buffers(c);
+    return amqp_consume_message(c, e, NULL, 0).reply_type == AMQP_RESPONSE_NORMAL ? 0 : -1;
+}
+
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -117,13 +132,10 @@ static void *rpc_server(void *arg)
     amqp_queue_bind(c, 1, amqp_cstring_bytes("bench.raw.rpc"), amqp_cstring_bytes(RPC_EXCHANGE),
                     amqp_cstring_bytes("bench.Svc.*"), amqp_empty_table);
     amqp_get_rpc_reply(c);
-    amqp_basic_qos(c, 1, 0, 256, 0); /* as our server: prefetch 256, ack after the reply */
-    amqp_basic_consume(c, 1, amqp_cstring_bytes("bench.raw.rpc"), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-    amqp_get_rpc_reply(c);
+    consume_from(c, "bench.raw.rpc", 256, 0); /* as our server: prefetch 256, ack after the reply */
     for (long i = 0; i < n; i++) {
         amqp_envelope_t e;
-        amqp_maybe_release_buffers(c);
-        if (amqp_consume_message(c, &e, NULL, 0).reply_type != AMQP_RESPONSE_NORMAL)
+        if (next_message(c, &e))
             break;
         char corr[64], to[256];
         snprintf(corr, sizeof corr, "%.*s", (int)e.message.properties.correlation_id.len, (char *)e.message.properties.correlation_id.bytes);
@@ -186,13 +198,10 @@ int main(int argc, char **argv)
         amqp_queue_declare(c, 1, amqp_cstring_bytes("bench.raw.consume"), 0, 0, 0, 0, amqp_empty_table);
         amqp_get_rpc_reply(c); /* all n are in the queue */
         t0 = now_s();
-        amqp_basic_qos(c, 1, 0, 500, 0);
-        amqp_basic_consume(c, 1, amqp_cstring_bytes("bench.raw.consume"), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-        amqp_get_rpc_reply(c);
+        consume_from(c, "bench.raw.consume", 500, 0);
         for (long i = 0; i < n; i++) {
             amqp_envelope_t e;
-            amqp_maybe_release_buffers(c);
-            if (amqp_consume_message(c, &e, NULL, 0).reply_type != AMQP_RESPONSE_NORMAL)
+            if (next_message(c, &e))
                 return 1;
             amqp_basic_ack(c, 1, e.delivery_tag, 0);
             amqp_destroy_envelope(&e);
@@ -203,8 +212,7 @@ int main(int argc, char **argv)
         pthread_create(&srv, NULL, rpc_server, (void *)n);
         struct timespec ts = {0, 300 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        amqp_basic_consume(c, 1, amqp_cstring_bytes("amq.rabbitmq.reply-to"), amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
-        amqp_get_rpc_reply(c);
+        consume_from(c, "amq.rabbitmq.reply-to", 0, 1);
         double *lat = malloc((size_t)n * sizeof *lat);
         t0 = now_s();
         for (long i = 0; i < n; i++) {
@@ -213,8 +221,7 @@ int main(int argc, char **argv)
             double s = now_s();
             publish(c, 1, "bench.Svc.Hello", 1, corr, "amq.rabbitmq.reply-to", hello());
             amqp_envelope_t e;
-            amqp_maybe_release_buffers(c);
-            if (amqp_consume_message(c, &e, NULL, 0).reply_type != AMQP_RESPONSE_NORMAL)
+            if (next_message(c, &e))
                 return 1;
             amqp_destroy_envelope(&e);
             lat[i] = (now_s() - s) * 1e6;

@@ -171,6 +171,8 @@ svc_code svc_amqp_channel_open(aconn *c, amqp_channel_t ch);
  * on failure. */
 svc_code svc_amqp_write_status(aconn *c, int status, const char *what);
 svc_amqp_state svc_amqp_conn_state(const aconn *c);
+/* *out = a copy of `in`, or NULL when `in` is NULL. */
+svc_code svc_amqp_dup_opt(const char *in, char **out);
 const char *svc_amqp_state_name(svc_amqp_state s);
 
 /* ---- status mapping (amqp_status.c) ---- */

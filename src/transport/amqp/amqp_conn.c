@@ -78,20 +78,26 @@ svc_code svc_amqp_conn_wait_first(aconn *c)
     return rc ? svc_fail(rc, "%s", message) : SVC_OK;
 }
 
-void svc_amqp_submit(aconn *c, ajob *j)
+/* Adds `j` at the end of the list head..tail. */
+static void append(ajob **head, ajob **tail, ajob *j)
 {
     j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
+void svc_amqp_submit(aconn *c, ajob *j)
+{
     pthread_mutex_lock(&c->q_mu);
     if (c->stopping) {
         pthread_mutex_unlock(&c->q_mu);
         j->drop(j, SVC_UNAVAILABLE, "the AMQP connection is closing");
         return;
     }
-    if (c->tail)
-        c->tail->next = j;
-    else
-        c->head = j;
-    c->tail = j;
+    append(&c->head, &c->tail, j);
     bool sleeping = c->sleeping;
     c->sleeping = false;
     pthread_mutex_unlock(&c->q_mu);
@@ -146,12 +152,7 @@ void svc_amqp_run_or_submit(aconn *c, ajob *j)
 
 void svc_amqp_later(aconn *c, ajob *j)
 {
-    j->next = NULL;
-    if (c->later_tail)
-        c->later_tail->next = j;
-    else
-        c->later = j;
-    c->later_tail = j;
+    append(&c->later, &c->later_tail, j);
 }
 
 /* Runs the svc_amqp_later() work without io_lock, so that a caller woken
@@ -391,16 +392,6 @@ static ajob *take_queue(aconn *c)
     return j;
 }
 
-static void park(aconn *c, ajob *j)
-{
-    j->next = NULL;
-    if (c->parked_tail)
-        c->parked_tail->next = j;
-    else
-        c->parked = j;
-    c->parked_tail = j;
-}
-
 /* Runs what can run now; the rest waits (parked, in order) for a
  * connection, or fails at once while no broker was ever reached (unless the
  * caller asked to wait). */
@@ -418,7 +409,7 @@ static void run_jobs(aconn *c, ajob *list)
         else if (fail_fast)
             j->drop(j, c->last_code, c->last_error);
         else
-            park(c, j);
+            append(&c->parked, &c->parked_tail, j);
     }
     c->running_jobs = false;
 }
@@ -599,7 +590,7 @@ static void *owner_main(void *arg)
 
 /* ---- life ---- */
 
-static svc_code dup_opt(const char *in, char **out)
+svc_code svc_amqp_dup_opt(const char *in, char **out)
 {
     *out = NULL;
     return in && !(*out = strdup(in)) ? svc_fail_oom() : SVC_OK;
@@ -633,21 +624,21 @@ static svc_code conn_setup(aconn *c, const aconn_config *cfg)
     c->port = svc_url_port_or(u, c->tls ? 5671 : 5672);
     /* "/%2f" decodes to "//": the vhost is the path without its first '/'. */
     const char *vhost = u->path[0] ? u->path + 1 : "/";
-    svc_code rc = dup_opt(u->host, &c->host);
+    svc_code rc = svc_amqp_dup_opt(u->host, &c->host);
     if (!rc)
-        rc = dup_opt(*vhost ? vhost : "/", &c->vhost);
+        rc = svc_amqp_dup_opt(*vhost ? vhost : "/", &c->vhost);
     if (!rc)
-        rc = dup_opt(u->user ? u->user : "guest", &c->user);
+        rc = svc_amqp_dup_opt(u->user ? u->user : "guest", &c->user);
     if (!rc)
-        rc = dup_opt(u->password ? u->password : "guest", &c->password);
+        rc = svc_amqp_dup_opt(u->password ? u->password : "guest", &c->password);
     if (!rc && c->tls) {
-        rc = dup_opt(cfg->tls->ca_file, &c->ca_file);
+        rc = svc_amqp_dup_opt(cfg->tls->ca_file, &c->ca_file);
         if (!rc)
-            rc = dup_opt(cfg->tls->cert_file, &c->cert_file);
+            rc = svc_amqp_dup_opt(cfg->tls->cert_file, &c->cert_file);
         if (!rc)
-            rc = dup_opt(cfg->tls->key_file, &c->key_file);
+            rc = svc_amqp_dup_opt(cfg->tls->key_file, &c->key_file);
         if (!rc)
-            rc = dup_opt(cfg->tls->server_name, &c->server_name);
+            rc = svc_amqp_dup_opt(cfg->tls->server_name, &c->server_name);
         c->insecure = cfg->tls->insecure;
     }
     /* The vhost goes back into the path with its '/' encoded. */
@@ -665,7 +656,7 @@ static svc_code conn_setup(aconn *c, const aconn_config *cfg)
     snprintf(target, sizeof target, "%s://%s@%s%s%s:%d%s", u->scheme, u->user ? u->user : "guest",
              v6 ? "[" : "", u->host, v6 ? "]" : "", c->port, path);
     if (!rc)
-        rc = dup_opt(target, &c->target);
+        rc = svc_amqp_dup_opt(target, &c->target);
     return rc;
 }
 

@@ -345,11 +345,6 @@ void svc_amqp_pub_tick(amqp_chan *ch, svc_time now)
 
 /* ---- the transport's ops ---- */
 
-static svc_code dup_opt(const char *in, char **out)
-{
-    return in && !(*out = strdup(in)) ? svc_fail_oom() : SVC_OK;
-}
-
 static svc_code job_new(amqp_chan *ch, const char *topic, const svc_msg *m, const svc_pub_opts *o,
                         pub_job **out)
 {
@@ -360,13 +355,13 @@ static svc_code job_new(amqp_chan *ch, const char *topic, const svc_msg *m, cons
     if (!rc)
         rc = svc_msg_clone(m, &j->msg);
     if (!rc)
-        rc = dup_opt(o->exchange_type, &j->exchange_type);
+        rc = svc_amqp_dup_opt(o->exchange_type, &j->exchange_type);
     if (!rc)
-        rc = dup_opt(o->message_id, &j->message_id);
+        rc = svc_amqp_dup_opt(o->message_id, &j->message_id);
     if (!rc)
-        rc = dup_opt(o->correlation_id, &j->correlation_id);
+        rc = svc_amqp_dup_opt(o->correlation_id, &j->correlation_id);
     if (!rc)
-        rc = dup_opt(o->app_id, &j->app_id);
+        rc = svc_amqp_dup_opt(o->app_id, &j->app_id);
     if (rc) {
         job_free(j);
         return rc;
