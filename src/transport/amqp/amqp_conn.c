@@ -155,26 +155,6 @@ void svc_amqp_later(aconn *c, ajob *j)
     append(&c->later, &c->later_tail, j);
 }
 
-/* Runs the svc_amqp_later() work without io_lock, so that a caller woken
- * by it (the next call of a loop) finds the connection free and writes at
- * once instead of queueing for this thread. */
-static void run_later(aconn *c)
-{
-    ajob *j = c->later;
-    c->later = c->later_tail = NULL;
-    if (!j)
-        return;
-    c->owner_holds = false;
-    pthread_mutex_unlock(&c->io_lock);
-    while (j) {
-        ajob *next = j->next;
-        j->run(c, j);
-        j = next;
-    }
-    pthread_mutex_lock(&c->io_lock);
-    c->owner_holds = true;
-}
-
 static void record_error(aconn *c, svc_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void record_error(aconn *c, svc_code code, const char *fmt, ...)
@@ -489,25 +469,43 @@ static bool stopping(aconn *c)
     return s;
 }
 
-/* Sleeps until the socket or the queue has something, or `timeout_ms`. */
+static void run_list(aconn *c, ajob *j)
+{
+    while (j) {
+        ajob *next = j->next;
+        j->run(c, j);
+        j = next;
+    }
+}
+
+/* Sleeps until the socket or the queue has something, or `timeout_ms`.
+ * The svc_amqp_later() work runs first, without io_lock: a caller it wakes
+ * (the next call of a loop) then finds the connection free and writes at
+ * once instead of queueing for this thread. */
 static void sleep_io(aconn *c, int timeout_ms)
 {
-    run_later(c);
-    if (c->ready && (amqp_data_in_buffer(c->conn) || amqp_frames_enqueued(c->conn)))
-        return;
-    pthread_mutex_lock(&c->q_mu);
-    bool idle = !c->head && !c->stopping;
-    c->sleeping = idle;
-    pthread_mutex_unlock(&c->q_mu);
-    if (!idle)
+    ajob *later = c->later;
+    c->later = c->later_tail = NULL;
+    bool idle = !(c->ready && (amqp_data_in_buffer(c->conn) || amqp_frames_enqueued(c->conn)));
+    if (idle) {
+        pthread_mutex_lock(&c->q_mu);
+        idle = !c->head && !c->stopping;
+        c->sleeping = idle; /* from now on a submit wakes us */
+        pthread_mutex_unlock(&c->q_mu);
+    }
+    if (!idle && !later)
         return;
     struct pollfd fds[2] = {{.fd = c->wake_fd, .events = POLLIN},
                             {.fd = c->ready ? amqp_get_sockfd(c->conn) : -1, .events = POLLIN}};
     c->owner_holds = false;
     pthread_mutex_unlock(&c->io_lock);
-    poll(fds, 2, timeout_ms);
+    run_list(c, later);
+    if (idle)
+        poll(fds, 2, timeout_ms);
     pthread_mutex_lock(&c->io_lock);
     c->owner_holds = true;
+    if (!idle)
+        return;
     pthread_mutex_lock(&c->q_mu);
     c->sleeping = false;
     pthread_mutex_unlock(&c->q_mu);
@@ -582,9 +580,11 @@ static void *owner_main(void *arg)
         sleep_io(c, wait_ns > 0 ? (int)(wait_ns / SVC_NSEC_PER_MSEC) + 1 : 0);
     }
     shutdown_conn(c);
-    run_later(c);
+    ajob *later = c->later;
+    c->later = c->later_tail = NULL;
     c->owner_holds = false;
     pthread_mutex_unlock(&c->io_lock);
+    run_list(c, later);
     return NULL;
 }
 
