@@ -10,11 +10,14 @@ set -euo pipefail
 cmd=$1 dir=$(mkdir -p "$2" && cd "$2" && pwd)
 server=${RABBITMQ_SERVER:-/usr/lib/rabbitmq/bin/rabbitmq-server}
 
+# A random port below the kernel's ephemeral range (which outgoing
+# connections use and `ss -ltn` does not show), not in use in any state.
 free_port() {
-    local p
+    local p low
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
-        ss -ltn | grep -q ":$p " || { echo $p; return; }
+        p=$((10000 + RANDOM % (low - 10000)))
+        ss -tan | grep -q ":$p " || { echo $p; return; }
     done
     echo "no free port" >&2; return 1
 }
@@ -50,6 +53,14 @@ stop_broker() {
 start_broker() {
     # shellcheck disable=SC1091
     . "$dir/broker.env"
+    # The AMQP ports stay (clients reconnect to them); the distribution
+    # port is chosen again: another process may have taken the old one
+    # while the broker was down (restart tests).
+    for p in "$AMQP_PORT" ${AMQPS_PORT:-}; do
+        if ss -ltn | grep -q ":$p "; then echo "port $p is taken by another process"; return 1; fi
+    done
+    DIST_PORT=$(free_port)
+    sed -i "s/DIST_PORT=[0-9]*/DIST_PORT=$DIST_PORT/" "$dir/broker.env"
     HOME=$dir/home RABBITMQ_NODENAME=$NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
     RABBITMQ_NODE_PORT=$AMQP_PORT RABBITMQ_DIST_PORT=$DIST_PORT ERL_EPMD_PORT=$EPMD_PORT \
     RABBITMQ_MNESIA_BASE=$dir/mnesia RABBITMQ_LOG_BASE=$dir/log \
