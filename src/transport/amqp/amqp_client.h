@@ -54,6 +54,7 @@ typedef struct amqp_chan {
 
     /* consuming (io) */
     consumer *consumers;
+    amqp_channel_t next_channel;   /* the next consumer's channel, tried first */
 
     /* RPC calls (io) */
     svc_strmap calls;              /* correlation id → svc_ccall */

@@ -105,9 +105,19 @@ static svc_code declare_queue(consumer *cs, char *name, size_t cap)
     return rc;
 }
 
+/* A channel number for a new consumer. Numbers go round rather than the
+ * lowest free one being taken again at once: deliveries that arrived for a
+ * closed consumer's channel while we waited for its close-ok are still in
+ * librabbitmq's queue, and must not look like a new consumer's. */
 static amqp_channel_t free_channel(amqp_chan *ch)
 {
-    for (amqp_channel_t n = AMQP_CH_FIRST_SUB;; n++) {
+    int max = amqp_get_channel_max(ch->conn->conn);
+    amqp_channel_t last = max > AMQP_CH_FIRST_SUB && max <= 65535 ? (amqp_channel_t)max : 2047;
+    for (;;) {
+        amqp_channel_t n = ch->next_channel >= AMQP_CH_FIRST_SUB && ch->next_channel <= last
+                               ? ch->next_channel
+                               : AMQP_CH_FIRST_SUB;
+        ch->next_channel = (amqp_channel_t)(n + 1);
         bool used = false;
         for (consumer *cs = ch->consumers; cs && !used; cs = cs->next)
             used = cs->n == n;
@@ -322,10 +332,13 @@ static void on_deliver(amqp_chan *ch, amqp_frame_t *f)
     } else {
         svc_msg_free(msg);
     }
+    /* No consumer (its channel is closed: the broker requeued the message
+     * already, and a nack on a closed channel would cost the connection). */
+    if (!cs)
+        return;
     /* Unsubscribed, full or out of memory: let another consumer have it. */
     svc_amqp_write_status(c, amqp_basic_nack(c->conn, f->channel, tag, 0, 1), "basic.nack");
-    if (cs)
-        consumer_maybe_end(cs);
+    consumer_maybe_end(cs);
 }
 
 void svc_amqp_sub_method(amqp_chan *ch, amqp_frame_t *f)

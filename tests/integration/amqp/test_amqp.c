@@ -197,6 +197,49 @@ static void prefetch_and_no_ack(void **state)
     svc_client_free(c);
 }
 
+/* Connection failures so far on the fixture broker (all its clients). */
+static long connection_failures(void)
+{
+    char *text = NULL, needle[128];
+    size_t len = 0;
+    assert_int_equal(svc_metrics_prometheus(ctx, &text, &len), SVC_OK);
+    snprintf(needle, sizeof needle, "127.0.0.1:%d/%%2f\",state=\"transient_failure\"} ", port);
+    long n = 0;
+    for (char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+        n += atol(at + strlen(needle));
+    free(text);
+    return n;
+}
+
+/* Unsubscribing while deliveries are on their way: the ones that arrive
+ * after the consumer's channel closed are not answered on it (that would
+ * cost the whole connection). */
+static void unsubscribe_with_deliveries_waiting(void **state)
+{
+    (void)state;
+    svc_client *c = client();
+    sink s;
+    sink_init(&s);
+    svc_sub_opts so = {.prefetch = 50};
+    svc_sub *sub;
+    assert_int_equal(svc_subscribe(c, "t.busy", &so, on_event, &s, &sub), SVC_OK);
+    svc_sub_free(sub);
+    svc_msg *m = text_msg("busy");
+    svc_pub_opts po = {.confirm = true};
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(svc_publish_async(c, "/t.busy", m, &po, NULL, NULL), SVC_OK);
+    assert_int_equal(svc_publish_flush(c, 10000), SVC_OK);
+    long before = connection_failures();
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(svc_subscribe(c, "t.busy", &so, on_event, &s, &sub), SVC_OK);
+        svc_sub_free(sub);
+    }
+    assert_int_equal(svc_publish(c, "/t.busy", m, &po), SVC_OK);
+    assert_int_equal(connection_failures(), before);
+    svc_msg_free(m);
+    svc_client_free(c);
+}
+
 static void nack_to_dead_letter(void **state)
 {
     (void)state;
@@ -562,6 +605,7 @@ int main(void)
         cmocka_unit_test(exchange_types),
         cmocka_unit_test(confirms_and_returns),
         cmocka_unit_test(prefetch_and_no_ack),
+        cmocka_unit_test(unsubscribe_with_deliveries_waiting),
         cmocka_unit_test(nack_to_dead_letter),
         cmocka_unit_test(rpc),
         cmocka_unit_test(expired_requests_dropped),
