@@ -48,6 +48,7 @@ typedef struct amqp_chan {
     svc_strmap exchanges;          /* exchanges known to exist (ex_mu) */
     pub_job *pending, *pending_tail; /* io: confirm-channel publishes awaiting a verdict */
     uint64_t next_seq;             /* io: the confirm channel's next delivery tag */
+    svc_time pending_min_deadline; /* io: none of `pending` is due before (0: none) */
     pthread_mutex_t flush_mu;
     pthread_cond_t flush_cv;
     size_t async_open;             /* flush_mu: publishes whose verdict is due */

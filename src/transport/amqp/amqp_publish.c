@@ -20,6 +20,7 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_IN_FLIGHT 8192
+#define LOW_WATER (MAX_IN_FLIGHT * 3 / 4)
 
 struct pub_job {
     ajob base;
@@ -97,19 +98,36 @@ static void job_free(pub_job *j)
     free(j);
 }
 
+/* Gives the verdict; true for an async publish (its slot is free now). */
+static bool report(pub_job *j, svc_code code, const char *message)
+{
+    bool async = j->pc != NULL;
+    if (j->pc)
+        svc_publish_done(j->pc, code, message);
+    else if (j->w)
+        svc_amqp_wait_done(j->w, code, message);
+    job_free(j);
+    return async;
+}
+
+/* `n` async publishes got their verdict. A publisher waiting for room is
+ * woken once a quarter of the window is free, not for every verdict: it
+ * then writes a burst, as a raw client reading a multiple-ack does. */
+static void release_slots(amqp_chan *ch, size_t n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&ch->flush_mu);
+    ch->async_open -= n;
+    if (ch->async_open <= LOW_WATER)
+        pthread_cond_broadcast(&ch->flush_cv);
+    pthread_mutex_unlock(&ch->flush_mu);
+}
+
 static void finish(pub_job *j, svc_code code, const char *message)
 {
     amqp_chan *ch = j->ch;
-    if (j->pc) {
-        svc_publish_done(j->pc, code, message);
-        pthread_mutex_lock(&ch->flush_mu);
-        ch->async_open--;
-        pthread_cond_broadcast(&ch->flush_cv);
-        pthread_mutex_unlock(&ch->flush_mu);
-    } else if (j->w) {
-        svc_amqp_wait_done(j->w, code, message);
-    }
-    job_free(j);
+    release_slots(ch, report(j, code, message));
 }
 
 static void job_drop(ajob *base, svc_code code, const char *message)
@@ -117,20 +135,21 @@ static void job_drop(ajob *base, svc_code code, const char *message)
     finish((pub_job *)base, code, message);
 }
 
-static void confirmed(pub_job *j, bool ack)
+static bool confirmed(pub_job *j, bool ack)
 {
     if (!ack)
-        finish(j, SVC_UNAVAILABLE, "the broker refused the event (basic.nack)");
-    else if (j->returned)
-        finish(j, SVC_NOT_FOUND, j->return_text);
-    else
-        finish(j, SVC_OK, NULL);
+        return report(j, SVC_UNAVAILABLE, "the broker refused the event (basic.nack)");
+    if (j->returned)
+        return report(j, SVC_NOT_FOUND, j->return_text);
+    return report(j, SVC_OK, NULL);
 }
 
 /* ---- writing (io) ---- */
 
 static void add_pending(amqp_chan *ch, pub_job *j)
 {
+    if (!ch->pending_min_deadline || j->base.deadline < ch->pending_min_deadline)
+        ch->pending_min_deadline = j->base.deadline;
     j->next_pending = NULL;
     if (ch->pending_tail)
         ch->pending_tail->next_pending = j;
@@ -267,20 +286,22 @@ static void on_ack(amqp_chan *ch, uint64_t tag, bool multiple, bool ack)
 {
     /* pending is in tag order (0: not written on this channel yet) */
     pub_job **pp = &ch->pending, *prev = NULL;
+    size_t freed = 0;
     while (*pp && (*pp)->seq <= tag) {
         pub_job *j = *pp;
         if (j->seq && (multiple || j->seq == tag)) {
             *pp = j->next_pending;
             if (ch->pending_tail == j)
                 ch->pending_tail = prev;
-            confirmed(j, ack);
+            freed += confirmed(j, ack);
             if (!multiple)
-                return;
+                break;
             continue;
         }
         prev = j;
         pp = &j->next_pending;
     }
+    release_slots(ch, freed);
 }
 
 static void on_return(amqp_chan *ch, amqp_frame_t *f)
@@ -328,15 +349,22 @@ void svc_amqp_pub_method(amqp_chan *ch, amqp_frame_t *f)
 
 void svc_amqp_pub_tick(amqp_chan *ch, svc_time now)
 {
+    /* pending_min_deadline bounds every pending deadline from below: the
+     * list (up to MAX_IN_FLIGHT long) is walked only once one may be due. */
+    if (!ch->pending_min_deadline || now < ch->pending_min_deadline)
+        return;
+    ch->pending_min_deadline = 0;
     pub_job **pp = &ch->pending, *prev = NULL;
     while (*pp) {
         pub_job *j = *pp;
-        if (j->base.deadline && now >= j->base.deadline) {
+        if (now >= j->base.deadline) {
             *pp = j->next_pending;
             if (ch->pending_tail == j)
                 ch->pending_tail = prev;
             finish(j, SVC_DEADLINE_EXCEEDED, "no confirmation from the broker in time");
         } else {
+            if (!ch->pending_min_deadline || j->base.deadline < ch->pending_min_deadline)
+                ch->pending_min_deadline = j->base.deadline;
             prev = j;
             pp = &j->next_pending;
         }
