@@ -2,8 +2,8 @@
  * svc-pub — publishes events through any transport that has them.
  *
  *   svc-pub [-H key:value]... [--confirm] [--persistent] [--mandatory]
- *           [--id MESSAGE_ID] [--exchange-type TYPE] [--count N] [--async]
- *           TARGET TOPIC [DATA]
+ *           [--id MESSAGE_ID] [--correlation-id ID] [--app-id ID]
+ *           [--exchange-type TYPE] [--count N] [--async] TARGET TOPIC [DATA]
  *
  * TOPIC is a subject for NATS ("order.created") and "exchange/routing-key"
  * for AMQP ("/key" for the default exchange). DATA is sent as the body
@@ -24,8 +24,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: svc-pub [-H key:value]... [--confirm] [--persistent] [--mandatory]\n"
-            "               [--id MESSAGE_ID] [--exchange-type TYPE] [--count N] [--async]\n"
-            "               TARGET TOPIC [DATA]\n"
+            "               [--id MESSAGE_ID] [--correlation-id ID] [--app-id ID]\n"
+            "               [--exchange-type TYPE] [--count N] [--async] TARGET TOPIC [DATA]\n"
             "  TOPIC: a subject (NATS, inproc) or exchange/routing-key (AMQP)\n");
     exit(2);
 }
@@ -67,6 +67,10 @@ int main(int argc, char **argv)
             headers[n_headers++] = v;
         else if (arg_value(argc, argv, &i, "--id", &v))
             po.message_id = v;
+        else if (arg_value(argc, argv, &i, "--correlation-id", &v))
+            po.correlation_id = v;
+        else if (arg_value(argc, argv, &i, "--app-id", &v))
+            po.app_id = v;
         else if (arg_value(argc, argv, &i, "--exchange-type", &v))
             po.exchange_type = v;
         else if (arg_value(argc, argv, &i, "--count", &v))

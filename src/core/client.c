@@ -19,7 +19,7 @@
  * twice the recent latency, at most SPIN_MAX_NS, and not at all once calls
  * take longer than SPIN_IF_UNDER_NS (the spin would mostly be wasted). */
 #define SPIN_MAX_NS (200 * 1000)
-#define SPIN_IF_UNDER_NS (400 * 1000)
+#define SPIN_IF_UNDER_NS (200 * 1000)
 
 struct svc_cancel {
     pthread_mutex_t mu;

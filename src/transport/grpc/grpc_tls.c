@@ -63,7 +63,7 @@ svc_code svc_grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out)
 {
     if (!o->cert_file || !o->key_file)
         return svc_fail(SVC_INVALID_ARGUMENT, "grpcs:// needs a certificate and a key file");
-    SSL_CTX *ctx;
+    SSL_CTX *ctx = NULL; /* SSL_CTX_free(NULL) is fine when new_ctx fails */
     svc_code rc = new_ctx(TLS_server_method(), &ctx);
     if (rc == SVC_OK)
         rc = load_identity(ctx, o);
@@ -86,7 +86,7 @@ svc_code svc_grpc_tls_server_ctx(const svc_tls_opts *o, SSL_CTX **out)
 
 svc_code svc_grpc_tls_client_ctx(const svc_tls_opts *o, SSL_CTX **out)
 {
-    SSL_CTX *ctx;
+    SSL_CTX *ctx = NULL; /* SSL_CTX_free(NULL) is fine when new_ctx fails */
     svc_code rc = new_ctx(TLS_client_method(), &ctx);
     if (rc)
         return rc;
