@@ -3,9 +3,10 @@
  * streams.
  *
  * A client is made for one target URL; the scheme picks the transport
- * (inproc://name, http://host:port, https://host:port, ...). `svc://name`
- * targets are resolved by service discovery (not in this build yet: such a
- * target is refused with SVC_UNIMPLEMENTED).
+ * (inproc://name, http://host:port, https://host:port, ...). A `svc://name`
+ * target is a service: the resolver of svc_client_opts.resolver lists its
+ * endpoints (svccomm/discovery.h) and each call goes to one of them, picked
+ * by the policy of svc_client_opts.lb (svccomm/lb.h).
  *
  * Threads: an svc_client is thread-safe; many calls may be in flight on it
  * from many threads.
@@ -26,6 +27,11 @@ typedef struct svc_client_opts {
                                 * (REST: none, which saves curl formatting
                                 * it on every request) */
     size_t max_message_size;   /* largest reply accepted; 0 = the context's */
+    /* svc:// targets only (both borrowed for svc_client_new): */
+    const char *resolver;      /* registry URL (svccomm/discovery.h); NULL =
+                                * $SVC_RESOLVER, else static:$SVC_ENDPOINTS_<NAME> */
+    const struct svc_lb_opts *lb; /* NULL = round_robin, no retries, outlier
+                                   * detection on (svc_lb_opts_init) */
 } svc_client_opts;
 
 SVC_API void svc_client_opts_init(svc_client_opts *o);
@@ -88,6 +94,9 @@ typedef struct svc_call_opts {
     const svc_msg *metadata; /* borrowed: its metadata is sent with the call
                               * (the request headers of a stream; added to
                               * a unary request's own); NULL = none */
+    const char *hash_key;    /* borrowed: svc:// clients with ring_hash or
+                              * maglev send calls with the same key to the
+                              * same endpoint; NULL = none */
 } svc_call_opts;
 
 /* Calls `method` with `req` (borrowed; the library sends a copy) and waits.

@@ -17,6 +17,8 @@
 #include "pubsub.h"
 #include "codec.h"
 #include "health.h"
+#include "discovery.h"
+#include "lb.h"
 
 #define SVC_VERSION_MAJOR 0
 #define SVC_VERSION_MINOR 1
