@@ -4,19 +4,25 @@
  *
  *   greeter --listen http://127.0.0.1:8080 --listen inproc://greeter [--id g1]
  *           [--cert server.pem --key server.key [--ca ca.pem --verify-client]]
- *           [--threads N]
+ *           [--threads N] [--delay-ms N]
+ *           [--register REGISTRY --service NAME [--weight N] [--zone Z]]
  *
- * Prints "listening on <url>" for each listener once it is up.
+ * Prints "listening on <url>" for each listener once it is up. --register
+ * puts every listener in a registry (etcd://127.0.0.1:2379, ...) as an
+ * instance of NAME (id = --id), removed again at SIGTERM. --delay-ms makes
+ * SayHello answer that much later (a slow instance, for load balancers).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <svccomm/svccomm.h>
 
 #include "args.h"
 #include "helloworld.pb-c.h"
 
 static const char *server_id;
+static int delay_ms;
 
 /* SayHello, through the protobuf-c generated service: the same code answers
  * binary protobuf and JSON, on every transport. */
@@ -24,6 +30,8 @@ static void greeter_say_hello(Helloworld__Greeter_Service *service, const Hellow
                       Helloworld__HelloReply_Closure closure, void *closure_data)
 {
     (void)service;
+    if (delay_ms > 0)
+        nanosleep(&(struct timespec){delay_ms / 1000, (delay_ms % 1000) * 1000000L}, NULL);
     if (server_id)
         svc_call_reply_md(svc_pb_closure_call(closure_data), "x-server-id", server_id);
     char text[512];
@@ -99,8 +107,9 @@ static void hello_route(svc_call *call, void *ud)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: greeter --listen URL [--listen URL]... [--id ID] [--threads N]\n"
-            "               [--cert FILE --key FILE [--ca FILE --verify-client]]\n");
+            "usage: greeter --listen URL [--listen URL]... [--id ID] [--threads N] [--delay-ms N]\n"
+            "               [--cert FILE --key FILE [--ca FILE --verify-client]]\n"
+            "               [--register REGISTRY --service NAME [--weight N] [--zone Z]]\n");
     exit(2);
 }
 
@@ -109,7 +118,8 @@ int main(int argc, char **argv)
     const char *listen[16];
     size_t n_listen = 0;
     svc_listen_opts lo = {0};
-    const char *v;
+    svc_register_opts ro = {0};
+    const char *v, *registry = NULL, *service = NULL;
     for (int i = 1; i < argc; i++) {
         if (arg_value(argc, argv, &i, "--listen", &v) && n_listen < 16)
             listen[n_listen++] = v;
@@ -123,13 +133,24 @@ int main(int argc, char **argv)
             lo.tls.ca_file = v;
         else if (arg_value(argc, argv, &i, "--threads", &v))
             lo.threads = (unsigned)atoi(v);
+        else if (arg_value(argc, argv, &i, "--delay-ms", &v))
+            delay_ms = atoi(v);
+        else if (arg_value(argc, argv, &i, "--register", &v))
+            registry = v;
+        else if (arg_value(argc, argv, &i, "--service", &v))
+            service = v;
+        else if (arg_value(argc, argv, &i, "--weight", &v))
+            ro.weight = (uint32_t)atoi(v);
+        else if (arg_value(argc, argv, &i, "--zone", &v))
+            ro.zone = v;
         else if (strcmp(argv[i], "--verify-client") == 0)
             lo.tls.verify_peer = true;
         else
             usage();
     }
-    if (n_listen == 0)
+    if (n_listen == 0 || !registry != !service)
         usage();
+    ro.id = server_id;
 
     block_signals();
     svc_ctx *ctx = NULL;
@@ -152,6 +173,17 @@ int main(int argc, char **argv)
             printf("listening on %s\n", svc_server_listener_url(srv, i));
         else
             fprintf(stderr, "greeter: cannot listen on %s: %s\n", listen[i], svc_last_error());
+    }
+    if (rc == SVC_OK && registry) {
+        rc = svc_server_register(srv, registry, service, &ro);
+        if (rc == SVC_UNAVAILABLE) /* kept, and retried in the background */
+            fprintf(stderr, "greeter: registry not reachable yet: %s\n", svc_last_error());
+        else if (rc == SVC_OK)
+            printf("registered as %s in %s\n", service, registry);
+        else
+            fprintf(stderr, "greeter: cannot register: %s\n", svc_last_error());
+        if (rc == SVC_UNAVAILABLE)
+            rc = SVC_OK;
     }
     fflush(stdout);
     if (rc == SVC_OK) {

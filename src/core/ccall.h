@@ -24,6 +24,7 @@ struct svc_ccall {
     atomic_int refs;
     atomic_bool done;
     char *method;
+    char *hash_key;        /* svc_call_opts.hash_key (copied), for balancers */
     svc_msg *req;          /* the transport may read it until it releases */
     svc_time deadline;     /* 0 = none */
     svc_time start;

@@ -45,10 +45,7 @@ svc_code svc_client_new(svc_ctx *ctx, const char *target, const svc_client_opts 
         return rc;
     const svc_transport_ops *ops = svc_transport_find(u->scheme);
     if (!ops || !ops->channel_new) {
-        rc = strcmp(u->scheme, "svc") == 0
-                 ? svc_fail(SVC_UNIMPLEMENTED,
-                            "svc:// names need service discovery, which this build lacks")
-                 : svc_fail(SVC_UNIMPLEMENTED, "no transport serves %s:// targets", u->scheme);
+        rc = svc_fail(SVC_UNIMPLEMENTED, "no transport serves %s:// targets", u->scheme);
         svc_url_free(u);
         return rc;
     }
@@ -94,6 +91,7 @@ static void ccall_unref(svc_ccall *cc)
     }
     svc_msg_free(cc->req);
     free(cc->method);
+    free(cc->hash_key);
     if (cc->cancel && atomic_fetch_sub(&cc->cancel->refs, 1) == 1) {
         pthread_mutex_destroy(&cc->cancel->mu);
         free(cc->cancel);
@@ -312,9 +310,12 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
     const svc_call *parent = o && o->parent ? o->parent : svc_call_current();
     svc_ccall *cc = calloc(1, sizeof *cc);
     if (!cc || !(cc->method = strdup(method)) || prepare_request(req, o, parent) != SVC_OK ||
-        (stream_out && !(cc->flow = malloc(sizeof *cc->flow)))) {
-        if (cc)
+        (stream_out && !(cc->flow = malloc(sizeof *cc->flow))) ||
+        (o && o->hash_key && !(cc->hash_key = strdup(o->hash_key)))) {
+        if (cc) {
             free(cc->method);
+            free(cc->flow);
+        }
         free(cc);
         svc_msg_free(req);
         return svc_fail_oom();
@@ -351,6 +352,7 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
             free(cc->flow);
         }
         free(cc->method);
+        free(cc->hash_key);
         free(cc);
         svc_msg_free(req);
         return rc ? rc : svc_fail(SVC_FAILED_PRECONDITION, "client is being freed");

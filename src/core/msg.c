@@ -64,6 +64,14 @@ svc_msg *svc_msg_new_status(svc_code code, const char *message)
     return m;
 }
 
+svc_msg *svc_msg_new_unprocessed(svc_code code, const char *message)
+{
+    svc_msg *m = svc_msg_new_status(code, message);
+    if (m)
+        m->unprocessed = true;
+    return m;
+}
+
 void svc_msg_free(svc_msg *m)
 {
     if (!m)

@@ -26,10 +26,16 @@ struct svc_msg {
     char *status_message;
     bool compress;       /* to be sent compressed */
     bool was_compressed; /* arrived compressed */
+    /* A failure the transport knows happened before any server saw the
+     * request (connection refused, stream refused, nobody subscribed):
+     * safe to retry whatever the method (lb/balancer). */
+    bool unprocessed;
 };
 
 /* A new message with status `code` and `message` (copied; may be NULL), or
  * NULL when out of memory. Used to build error replies. */
 svc_msg *svc_msg_new_status(svc_code code, const char *message);
+/* The same, for a failure before any server saw the request. */
+svc_msg *svc_msg_new_unprocessed(svc_code code, const char *message);
 
 #endif

@@ -21,6 +21,8 @@ svc_code svc_client_stream(svc_client *c, const char *method, const svc_call_opt
         *out = NULL;
     if (!out)
         return svc_fail(SVC_INVALID_ARGUMENT, "svc_client_stream: no output");
+    if (c && c->ops->stream_open)
+        return c->ops->stream_open(c->chan, method, o, out);
     svc_stream *st = calloc(1, sizeof *st);
     if (!st)
         return svc_fail_oom();

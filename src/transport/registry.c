@@ -4,11 +4,13 @@
 
 #include "transport.h"
 
-/* One line per backend folder; SVC_HAVE_<NAME> comes from its CMakeLists. */
-extern const svc_transport_ops svc_inproc_transport, svc_rest_transport, svc_grpc_transport,
+/* One line per backend folder; SVC_HAVE_<NAME> comes from its CMakeLists.
+ * The balancer (lb/) serves svc:// names by calling the others. */
+extern const svc_transport_ops svc_balancer_transport, svc_inproc_transport, svc_rest_transport, svc_grpc_transport,
     svc_amqp_transport, svc_nats_transport;
 
 static const svc_transport_ops *const transports[] = {
+    &svc_balancer_transport,
 #ifdef SVC_HAVE_INPROC
     &svc_inproc_transport,
 #endif

@@ -112,6 +112,11 @@ struct svc_transport_ops {
     svc_code (*stream_send)(svc_channel *ch, svc_ccall *cc, svc_msg *m);
     svc_code (*stream_close_send)(svc_channel *ch, svc_ccall *cc);
     void (*stream_consumed)(svc_channel *ch, svc_ccall *cc, size_t bytes);
+    /* Instead of the four above: a channel whose streams run on another
+     * client (the balancer opens them on an endpoint's) opens the whole
+     * stream itself. */
+    svc_code (*stream_open)(svc_channel *ch, const char *method, const svc_call_opts *o,
+                            svc_stream **out);
 
     /* ---- events ---- */
     svc_code (*publish)(svc_channel *ch, const char *topic, const svc_msg *m,

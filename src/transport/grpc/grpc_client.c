@@ -72,6 +72,7 @@ struct grpc_cstream {
     bool resp_gzip, resp_json, in_trailers;
     svc_code failed;   /* a transport-detected error, or SVC_OK */
     char failed_msg[320];
+    bool never_sent;   /* failed before it reached a connection */
 };
 
 #define CSTREAM(p) ((grpc_cstream *)((char *)(p) - offsetof(grpc_cstream, s)))
@@ -147,6 +148,11 @@ static svc_msg *final_answer(grpc_cstream *cs, uint32_t rst)
         svc_msg_free(m);
         return NULL;
     }
+    /* A stream the server refused (REFUSED_STREAM, or above a GOAWAY's
+     * last stream id, which nghttp2 closes the same way) was never seen by
+     * a handler. */
+    m->unprocessed = cs->never_sent || (!cs->failed && !cs->got_status && !cs->headers &&
+                                        rst == NGHTTP2_REFUSED_STREAM);
     return m;
 }
 
@@ -179,6 +185,7 @@ static void fail_pending(grpc_channel *ch, const char *why)
     grpc_cstream *cs;
     while ((cs = ch->pending) != NULL) {
         ch->pending = cs->next_pending;
+        cs->never_sent = true;
         fail(cs, SVC_UNAVAILABLE, msg);
     }
     ch->pending_tail = NULL;
@@ -306,6 +313,7 @@ static void start(void *arg)
     } else if (ch->state == SVC_CONN_TRANSIENT_FAILURE) {
         char msg[300];
         snprintf(msg, sizeof msg, "%s: %s", ch->authority, ch->why);
+        cs->never_sent = true;
         fail(cs, SVC_UNAVAILABLE, msg);
     } else {
         enqueue(ch, cs);

@@ -113,7 +113,7 @@ static inproc_call *open_server_call(inproc_channel *ch, svc_ccall *cc, inproc_l
     if (!l) {
         char msg[300];
         snprintf(msg, sizeof msg, "no inproc server named '%.250s'", ch->name);
-        svc_ccall_fail(cc, SVC_UNAVAILABLE, msg);
+        svc_ccall_complete(cc, svc_msg_new_unprocessed(SVC_UNAVAILABLE, msg));
         svc_ccall_release(cc);
         return NULL;
     }

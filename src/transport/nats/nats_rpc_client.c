@@ -57,7 +57,7 @@ static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
             subject[0] = '\0';
         snprintf(text, sizeof text, "nobody serves %.200s (no responders on %.300s)", cc->method,
                  subject);
-        return svc_msg_new_status(SVC_UNAVAILABLE, text);
+        return svc_msg_new_unprocessed(SVC_UNAVAILABLE, text);
     }
     size_t len = (size_t)natsMsg_GetDataLength(nm);
     if (len > svc_ccall_max_reply(cc)) {

@@ -317,8 +317,12 @@ static svc_msg *reply_from_curl(xfer *x, CURLcode res)
     }
     if (res != CURLE_OK) {
         snprintf(msg, sizeof msg, "%s: %s", x->ch->base_url, curl_easy_strerror(res));
-        return svc_msg_new_status(res == CURLE_OUT_OF_MEMORY ? SVC_RESOURCE_EXHAUSTED
-                                                              : SVC_UNAVAILABLE, msg);
+        if (res == CURLE_OUT_OF_MEMORY)
+            return svc_msg_new_status(SVC_RESOURCE_EXHAUSTED, msg);
+        /* No connection, so no server saw the request. */
+        bool unsent = res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST;
+        return unsent ? svc_msg_new_unprocessed(SVC_UNAVAILABLE, msg)
+                      : svc_msg_new_status(SVC_UNAVAILABLE, msg);
     }
     long http = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
