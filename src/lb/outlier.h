@@ -23,6 +23,9 @@ typedef struct svc_outlier_ep {
     _Atomic svc_time ejected_until;        /* 0 = not ejected */
     atomic_int times_ejected;              /* grows with each ejection; a
                                             * healthy stretch shrinks it */
+    _Atomic svc_time ended_at;             /* when the last ejection ended
+                                            * (0 = never): the start of the
+                                            * healthy stretch */
 } svc_outlier_ep;
 
 void svc_outlier_init(svc_outlier *d, const svc_outlier_opts *o /* NULL = defaults */);
