@@ -9,6 +9,7 @@
  * The timer is re-armed once a round has been sent, so rounds start every
  * interval whatever the checks take (each is bounded by timeout_ms).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,7 @@
 #include "core/clock.h"
 #include "core/ctx.h"
 #include "core/error.h"
+#include "core/msg.h"
 #include "lb/balancer.h"
 #include "svc_health.pb-c.h"
 

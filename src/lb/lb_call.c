@@ -12,6 +12,7 @@
  * last reference releases core's svc_ccall, so nothing here touches the
  * balancer after that.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
