@@ -134,4 +134,12 @@ struct svc_health;
 svc_code svc_server_attach_health(svc_server *s, struct svc_health *h);
 struct svc_health *svc_server_health(svc_server *s);
 
+/* The server's entries in service registries (discovery/register.c): kept
+ * until shutdown, which removes them with svc_registration_free() first,
+ * so that clients stop picking the server while it finishes its calls.
+ * SVC_UNAVAILABLE once the server is shutting down (r stays the caller's). */
+struct svc_registration;
+svc_code svc_server_keep_registration(svc_server *s, struct svc_registration *r);
+void svc_registration_free(struct svc_registration *r);
+
 #endif

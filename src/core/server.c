@@ -53,6 +53,8 @@ struct svc_server {
     atomic_size_t n_inflight; /* dispatched calls not released yet */
     atomic_bool closing;
     svc_health *health; /* set once under mu */
+    struct svc_registration **regs; /* under mu */
+    size_t n_regs;
 };
 
 svc_code svc_server_attach_health(svc_server *s, svc_health *h)
@@ -63,6 +65,23 @@ svc_code svc_server_attach_health(svc_server *s, svc_health *h)
         s->health = h;
     pthread_mutex_unlock(&s->mu);
     return taken ? svc_fail(SVC_ALREADY_EXISTS, "the server serves health already") : SVC_OK;
+}
+
+svc_code svc_server_keep_registration(svc_server *s, struct svc_registration *r)
+{
+    pthread_mutex_lock(&s->mu);
+    struct svc_registration **v = atomic_load(&s->closing)
+                                      ? NULL
+                                      : realloc(s->regs, (s->n_regs + 1) * sizeof *v);
+    if (v) {
+        s->regs = v;
+        s->regs[s->n_regs++] = r;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!v)
+        return atomic_load(&s->closing) ? svc_fail(SVC_UNAVAILABLE, "the server is shutting down")
+                                        : svc_fail_oom();
+    return SVC_OK;
 }
 
 svc_health *svc_server_health(svc_server *s)
@@ -482,9 +501,16 @@ svc_code svc_server_shutdown(svc_server *s, int64_t grace_ms)
     while (!first && !s->closed)
         pthread_cond_wait(&s->idle_cv, &s->mu);
     svc_health *health = s->health;
+    struct svc_registration **regs = s->regs;
+    size_t n_regs = s->n_regs;
+    s->regs = NULL;
+    s->n_regs = 0;
     pthread_mutex_unlock(&s->mu);
     if (!first)
         return SVC_OK;
+    for (size_t i = 0; i < n_regs; i++)
+        svc_registration_free(regs[i]);
+    free(regs);
     svc_health_shutdown(health); /* watches would hold the grace period */
 
     for (size_t i = 0; i < s->n_listeners; i++)
