@@ -232,7 +232,9 @@ void svc_balancer_outcome(svc_balancer *b, svc_endpoint *e, svc_code code, bool 
                           int64_t latency_ns)
 {
     svc_time now = svc_now();
-    if (code != SVC_CANCELLED)
+    /* A first call's latency includes connecting: as a peak it would
+     * stick to the endpoint for seconds. */
+    if (code != SVC_CANCELLED && latency_ns >= 0)
         svc_peak_ewma_observe(&e->ewma, latency_ns, now);
     if (code == SVC_OK)
         svc_retry_tokens_success(&b->tokens);

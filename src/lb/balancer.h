@@ -76,8 +76,9 @@ void svc_balancer_release_all(svc_balancer *b, svc_endpoint **eps, size_t n);
 /* Drops an endpoint reference from a thread that may be one of the
  * endpoint's own client callbacks: the last one is freed on the pool. */
 void svc_balancer_unref_later(svc_balancer *b, svc_endpoint *e);
-/* An attempt on `e` ended with `code`: outlier detection, metrics, and a
- * hint to the resolver when the endpoint looks gone. */
+/* An attempt on `e` ended with `code` after latency_ns (< 0: not a
+ * measure of the server, leave the EWMA alone): outlier detection, retry
+ * tokens, and a hint to the resolver when the endpoint looks gone. */
 void svc_balancer_outcome(svc_balancer *b, svc_endpoint *e, svc_code code, bool unprocessed,
                           int64_t latency_ns);
 

@@ -37,6 +37,7 @@ typedef struct attempt {
     svc_cancel *cancel;
     svc_time start;
     bool running;
+    bool warm; /* the endpoint was connected: its latency is the server's */
 } attempt;
 
 struct lb_call {
@@ -155,7 +156,8 @@ static bool launch(lb_call *lc, svc_code *why, char *msg, size_t msg_len)
         return false;
     }
     attempt *a = &lc->att[lc->started];
-    *a = (attempt){.call = lc, .ep = e, .cancel = token, .start = now, .running = true};
+    *a = (attempt){.call = lc, .ep = e, .cancel = token, .start = now, .running = true,
+                   .warm = svc_client_state(e->client) == SVC_CONN_READY};
     if (lc->started++ > 0)
         svc_counter_add(e->retries, 1);
     lc->running++;
@@ -265,7 +267,8 @@ static void attempt_done(svc_code code, svc_msg *resp, void *ud)
     pthread_mutex_unlock(&lc->mu);
     /* An attempt we stopped says nothing about its endpoint. */
     if (!(answered && code == SVC_CANCELLED))
-        svc_balancer_outcome(b, a->ep, code, resp && resp->unprocessed, now - a->start);
+        svc_balancer_outcome(b, a->ep, code, resp && resp->unprocessed,
+                             a->warm ? now - a->start : -1);
     svc_balancer_unref_later(b, a->ep);
 
     if (answered || !resp || code == SVC_OK || !retryable(lc, code, resp) ||

@@ -262,6 +262,10 @@ static svc_code set_headers(xfer *x)
 {
     svc_ccall *cc = x->cc;
     const char *ct = svc_msg_content_type(cc->req);
+    /* An RPC-style call is a POST: without a type curl would call its
+     * body a form, which the server refuses; no type means protobuf. */
+    if (!ct && !strchr(cc->method, ' '))
+        ct = SVC_CT_PROTO;
     char line[256];
     svc_code rc = SVC_OK;
     /* No "Expect: 100-continue" round trip before larger bodies. */
