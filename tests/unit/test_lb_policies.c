@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <string.h>
 
 #include "lb/policies.h"
@@ -327,6 +328,52 @@ static void policy_configs(void **state)
     check_bad_config("maglev", "min_ring_size=1024", "unknown option");
 }
 
+typedef struct picker {
+    lb_fx *fx;
+    int picks;
+    bool ok;
+} picker;
+
+/* Picks on one thread while the test's thread moves the load around. */
+static void *pick_many(void *arg)
+{
+    picker *pk = arg;
+    pk->ok = true;
+    for (int k = 0; k < pk->picks; k++) {
+        svc_lb_pick p = lb_fx_key((uint64_t)k);
+        svc_endpoint *e = pk->fx->ops->pick(pk->fx->st, &p);
+        pk->ok &= e != NULL;
+        if (e) {
+            atomic_fetch_add(&e->inflight, 1);
+            atomic_fetch_sub(&e->inflight, 1);
+        }
+    }
+    return NULL;
+}
+
+static void concurrent_picks(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_POLICIES; i++) {
+        lb_fx fx = lb_fx_new(all_policies[i], 50, NULL);
+        picker pk[2] = {{&fx, 20000, false}, {&fx, 20000, false}};
+        pthread_t th[2];
+        for (int t = 0; t < 2; t++)
+            assert_int_equal(pthread_create(&th[t], NULL, pick_many, &pk[t]), 0);
+        for (int k = 0; k < 2000; k++) {
+            svc_endpoint *e = fx.e[k % 50];
+            svc_peak_ewma_observe(&e->ewma, (k % 7 + 1) * SVC_NSEC_PER_MSEC, svc_now());
+            atomic_store(&e->unhealthy, k % 3 == 0 && e != fx.e[0]); /* one always in */
+        }
+        for (int t = 0; t < 2; t++) {
+            pthread_join(th[t], NULL);
+            if (!pk[t].ok)
+                fail_msg("%s: a pick found nothing while some were usable", all_policies[i]);
+        }
+        lb_fx_free(&fx);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +388,7 @@ int main(void)
         cmocka_unit_test(empty_set),
         cmocka_unit_test(user_policy_registration),
         cmocka_unit_test(policy_configs),
+        cmocka_unit_test(concurrent_picks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
