@@ -74,7 +74,16 @@ static uint64_t table_size(const maglev *g, size_t n)
 typedef struct perm {
     uint64_t offset, skip, next; /* next: how far along its permutation */
     uint64_t weight, due;        /* takes a turn once round x weight >= due */
+    const char *name;
+    uint32_t ep;
 } perm;
+
+/* Turns go in name order, not resolver order, so that clients whose
+ * resolvers list the endpoints differently build the same table. */
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const perm *)a)->name, ((const perm *)b)->name);
+}
 
 static void fill(maglev *g, perm *pm, uint64_t max_weight)
 {
@@ -91,7 +100,7 @@ static void fill(maglev *g, perm *pm, uint64_t max_weight)
             do
                 c = (p->offset + p->next++ * p->skip) % m;
             while (g->table[c] != UINT32_MAX);
-            g->table[c] = (uint32_t)i;
+            g->table[c] = p->ep;
             filled++;
         }
     }
@@ -111,12 +120,15 @@ static svc_code build(maglev *g)
     for (size_t i = 0; i < n; i++) {
         const char *name = svc_lb_eps_name(g->eps.v[i]);
         size_t len = strlen(name);
+        pm[i].name = name;
+        pm[i].ep = (uint32_t)i;
         pm[i].offset = svc_lb_hash(name, len, 0xd1b54a32d192ed03u) % g->m;
         pm[i].skip = svc_lb_hash(name, len, 0x8cb92ba72f3d8dd7u) % (g->m - 1) + 1;
         pm[i].weight = svc_endpoint_weight(g->eps.v[i]);
         if (pm[i].weight > max_weight)
             max_weight = pm[i].weight;
     }
+    qsort(pm, n, sizeof *pm, by_name);
     fill(g, pm, max_weight);
     free(pm);
     return SVC_OK;

@@ -37,7 +37,14 @@ typedef struct ring {
     uint64_t *hash; /* sorted; searched apart from the owners for the cache */
     uint32_t *owner;
     size_t len;
+    /* The first point of each of the 2^bits ranges of hashes (and len at
+     * the end): a lookup searches one range, a few points, instead of the
+     * whole ring, so its cost stays flat as the ring grows. */
+    uint32_t *first;
+    unsigned bits;
 } ring;
+
+#define MAX_INDEX_BITS 20 /* 4 MiB of index; up to 8 points a range at 8M */
 
 static svc_code create(const char *config, void **state)
 {
@@ -80,6 +87,24 @@ static uint64_t points_of(uint64_t w, uint64_t sum, uint64_t per_weight, uint64_
     return k ? k : 1;
 }
 
+static svc_code build_index(ring *r)
+{
+    r->bits = 1;
+    while (r->bits < MAX_INDEX_BITS && ((size_t)1 << r->bits) < r->len)
+        r->bits++;
+    size_t ranges = (size_t)1 << r->bits;
+    if (!(r->first = malloc((ranges + 1) * sizeof *r->first)))
+        return svc_fail_oom();
+    size_t at = 0;
+    for (size_t b = 0; b < ranges; b++) {
+        while (at < r->len && r->hash[at] >> (64 - r->bits) < b)
+            at++;
+        r->first[b] = (uint32_t)at;
+    }
+    r->first[ranges] = (uint32_t)r->len;
+    return SVC_OK;
+}
+
 static svc_code build(ring *r)
 {
     uint64_t sum = 0;
@@ -118,15 +143,17 @@ static svc_code build(ring *r)
     }
     free(pts);
     r->len = len;
-    return SVC_OK;
+    return build_index(r);
 }
 
 static void drop_ring(ring *r)
 {
     free(r->hash);
     free(r->owner);
+    free(r->first);
     r->hash = NULL;
     r->owner = NULL;
+    r->first = NULL;
     r->len = 0;
 }
 
@@ -142,7 +169,7 @@ static svc_code update(void *state, svc_endpoint *const *eps, size_t n)
     return rc;
 }
 
-/* The first point at or after h (len when none: the ring wraps). */
+/* The first of v[0..len) at or after h (len when none). */
 static size_t lower_bound(const uint64_t *v, size_t len, uint64_t h)
 {
     size_t lo = 0;
@@ -165,7 +192,9 @@ static svc_endpoint *pick(void *state, const svc_lb_pick *p)
         return svc_lb_eps_random(&r->eps);
     if (!r->len)
         return NULL;
-    size_t at = lower_bound(r->hash, r->len, p->hash);
+    size_t b = (size_t)(p->hash >> (64 - r->bits));
+    size_t lo = r->first[b], hi = r->first[b + 1];
+    size_t at = lo + lower_bound(r->hash + lo, hi - lo, p->hash);
     /* Walking on from an endpoint that is out: its keys spread over the
      * next points' owners, as if it had left. */
     for (size_t k = 0; k < r->len; k++) {
