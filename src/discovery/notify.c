@@ -31,17 +31,18 @@ void svc_disc_notify_list(svc_disc_notify *n, svc_eplist *l)
     n->fn(n->ud, SVC_OK, NULL, n->last.v, n->last.n);
 }
 
-void svc_disc_notify_fail(svc_disc_notify *n, svc_code code, const char *msg)
+bool svc_disc_notify_fail(svc_disc_notify *n, svc_code code, const char *msg)
 {
     if (!msg)
         msg = "";
     if (n->sent && !n->last_ok && n->last_code == code && n->last_msg &&
         strcmp(n->last_msg, msg) == 0)
-        return;
+        return false;
     free(n->last_msg);
     n->last_msg = strdup(msg); /* NULL only means the next repeat is sent too */
     n->last_code = code;
     n->sent = true;
     n->last_ok = false;
     n->fn(n->ud, code, msg, NULL, 0);
+    return true;
 }

@@ -23,7 +23,8 @@ void svc_disc_notify_init(svc_disc_notify *n, svc_resolver_update_fn fn, void *u
 void svc_disc_notify_free(svc_disc_notify *n);
 /* Sorts `l` and reports it if it changed; takes its entries either way. */
 void svc_disc_notify_list(svc_disc_notify *n, svc_eplist *l);
-/* Reports a failure (code != SVC_OK) unless it repeats the last report. */
-void svc_disc_notify_fail(svc_disc_notify *n, svc_code code, const char *msg);
+/* Reports a failure (code != SVC_OK) unless it repeats the last report;
+ * true when it was sent. */
+bool svc_disc_notify_fail(svc_disc_notify *n, svc_code code, const char *msg);
 
 #endif
