@@ -5,7 +5,7 @@
  *   greeter --listen http://127.0.0.1:8080 --listen inproc://greeter [--id g1]
  *           [--cert server.pem --key server.key [--ca ca.pem --verify-client]]
  *           [--threads N] [--delay-ms N]
- *           [--register REGISTRY --service NAME [--weight N] [--zone Z]]
+ *           [--register REGISTRY --service NAME [--weight N] [--zone Z] [--ttl S]]
  *
  * Prints "listening on <url>" for each listener once it is up. --register
  * puts every listener in a registry (etcd://127.0.0.1:2379, ...) as an
@@ -109,7 +109,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: greeter --listen URL [--listen URL]... [--id ID] [--threads N] [--delay-ms N]\n"
             "               [--cert FILE --key FILE [--ca FILE --verify-client]]\n"
-            "               [--register REGISTRY --service NAME [--weight N] [--zone Z]]\n");
+            "               [--register REGISTRY --service NAME [--weight N] [--zone Z] [--ttl S]]\n");
     exit(2);
 }
 
@@ -143,6 +143,8 @@ int main(int argc, char **argv)
             ro.weight = (uint32_t)atoi(v);
         else if (arg_value(argc, argv, &i, "--zone", &v))
             ro.zone = v;
+        else if (arg_value(argc, argv, &i, "--ttl", &v))
+            ro.ttl_s = atoi(v);
         else if (strcmp(argv[i], "--verify-client") == 0)
             lo.tls.verify_peer = true;
         else
