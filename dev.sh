@@ -20,6 +20,9 @@ GRPC_DEPS=(libnghttp2-dev libssl-dev zlib1g-dev nghttp2-client libprotobuf-dev
            python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libgrpc++-dev)
 AMQP_DEPS=(librabbitmq-dev rabbitmq-server erlang-base)
 NATS_DEPS=(libnats-dev nats-server)
+# Service discovery: a real etcd and a DNS server for the tests, c-ares for
+# SRV lookups.
+DISC_DEPS=(etcd-server dnsmasq-base libc-ares-dev)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -47,7 +50,7 @@ need() {
 }
 
 deps() {
-    need "${BASE_DEPS[@]}" "${GRPC_DEPS[@]}" "${AMQP_DEPS[@]}" "${NATS_DEPS[@]}"
+    need "${BASE_DEPS[@]}" "${GRPC_DEPS[@]}" "${AMQP_DEPS[@]}" "${NATS_DEPS[@]}" "${DISC_DEPS[@]}"
     # Either libcurl flavour works; keep the one that is there (libulfius-dev,
     # used by the benchmarks, pulls the GnuTLS one).
     if ! dpkg-query -W -f='${Status}' libcurl4-openssl-dev 2>/dev/null | grep -q "ok installed" &&
@@ -66,6 +69,18 @@ case "$cmd" in
 demo)
     deps
     build default
+    # Private brokers for the demo, when they start: events over NATS and
+    # discovery through etcd (the demo falls back to inproc and a static
+    # list without them). Stopped by PID when the demo ends.
+    brokers=build/default/demo-brokers
+    disc_ctl=tests/integration/discovery/disc_ctl.sh nats_ctl=tests/integration/nats/nats_ctl.sh
+    trap '$disc_ctl stop demo_etcd $brokers >/dev/null 2>&1; $nats_ctl stop demo_nats $brokers >/dev/null 2>&1' EXIT
+    if $disc_ctl start etcd demo_etcd $brokers >/dev/null 2>&1; then
+        export SVC_DEMO_REGISTRY=etcd://127.0.0.1:$(cat $brokers/demo_etcd.port)
+    fi
+    if $nats_ctl start demo_nats $brokers >/dev/null 2>&1; then
+        export SVC_DEMO_EVENTS=nats://127.0.0.1:$(cat $brokers/demo_nats.port)
+    fi
     ./build/default/examples/orders_demo
     ;;
 test)

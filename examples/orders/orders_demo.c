@@ -4,10 +4,16 @@
  *              and gRPC (grpc://127.0.0.1:<port>), with orders.OrderFeed/Export
  *              streaming every order and grpc.health.v1.Health
  *   inventory  inventory.Inventory over inproc://inventory, called by orders
- *   shipping   subscribed to "order.*" events on inproc://events
+ *   shipping   subscribed to "order.*" events on $SVC_DEMO_EVENTS
+ *              (nats://... when ./dev.sh demo could start a nats-server,
+ *              else inproc://events)
  * A client then walks through calls over the three transports, printing
  * what happens: replies, error statuses, a deadline, events, trace context,
- * a stream, health and metrics. Exits non-zero if anything behaves other than expected.
+ * a stream, health and metrics. Last, three more inventory instances on
+ * gRPC register in $SVC_DEMO_REGISTRY (etcd://... when ./dev.sh demo could
+ * start an etcd; else a static list) and a svc://inventory client spreads
+ * calls over them and fails over when one goes away. Exits non-zero if
+ * anything behaves other than expected.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -33,9 +39,11 @@ static pthread_mutex_t print_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- inventory ---- */
 
+/* ud: the instance's id, which it tells callers (x-server-id), or NULL. */
 static void reserve(svc_call *call, void *ud)
 {
-    (void)ud;
+    if (ud)
+        svc_call_reply_md(call, "x-server-id", ud);
     snprintf(inventory_saw_trace, sizeof inventory_saw_trace, "%s",
              svc_msg_md_get(svc_call_request(call), "traceparent", NULL) ?: "(none)");
     ProtobufCMessage *in = NULL;
@@ -214,6 +222,88 @@ static void walk_through(svc_ctx *ctx, const char *rest_url, const char *grpc_ur
     svc_client_free(grpc);
 }
 
+/* ---- load balancing ---- */
+
+/* `calls` reservations through `c`; prints how many each instance took. */
+static void spread(svc_client *c, int calls, const char *label)
+{
+    char tally[200] = "";
+    int counts[3] = {0}, failed = 0;
+    for (int i = 0; i < calls; i++) {
+        svc_msg *req = NULL, *resp = NULL;
+        const char *body = "{\"items\":[{\"sku\":\"book\",\"quantity\":1}]}";
+        svc_msg_new_data(body, strlen(body), SVC_CT_JSON, &req);
+        svc_code rc = svc_client_call(c, "inventory.Inventory/Reserve", req, &resp, NULL);
+        const char *id = rc == SVC_OK ? svc_msg_md_get(resp, "x-server-id", NULL) : NULL;
+        if (id && strncmp(id, "inventory-", 10) == 0 && id[10] >= '1' && id[10] <= '3')
+            counts[id[10] - '1']++;
+        else
+            failed++;
+        svc_msg_free(req);
+        svc_msg_free(resp);
+    }
+    for (int i = 0; i < 3; i++)
+        snprintf(tally + strlen(tally), sizeof tally - strlen(tally), "inventory-%d: %2d  ",
+                 i + 1, counts[i]);
+    say("[lb]       %-34s %sfailed: %d\n", label, tally, failed);
+    if (failed) {
+        say("           UNEXPECTED: %d calls failed\n", failed);
+        unexpected++;
+    }
+}
+
+static void load_balancing(svc_ctx *ctx)
+{
+    static const char *const ids[3] = {"inventory-1", "inventory-2", "inventory-3"};
+    const char *registry = getenv("SVC_DEMO_REGISTRY");
+    svc_server *inst[3] = {NULL};
+    char list[600] = "static:";
+    say("\n-- load balancing: three inventory instances on gRPC, one svc://inventory client --\n");
+    for (int i = 0; i < 3; i++) {
+        svc_server_new(ctx, &inst[i]);
+        svc_server_handle(inst[i], "inventory.Inventory/Reserve", reserve, (void *)ids[i]);
+        if (svc_server_listen(inst[i], "grpc://127.0.0.1:0") != SVC_OK) {
+            say("UNEXPECTED: %s\n", svc_last_error());
+            unexpected++;
+            return;
+        }
+        const char *url = svc_server_listener_url(inst[i], 0);
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s;id=%s", i ? "," : "", url,
+                 ids[i]);
+        svc_register_opts ro = {.id = ids[i], .ttl_s = 5};
+        if (registry && svc_server_register(inst[i], registry, "inventory", &ro) != SVC_OK) {
+            say("UNEXPECTED: cannot register in %s: %s\n", registry, svc_last_error());
+            unexpected++;
+        }
+        say("[setup]    %s on %s%s%s\n", ids[i], url, registry ? ", registered in " : "",
+            registry ? registry : "");
+    }
+    svc_lb_opts lb;
+    svc_lb_opts_init(&lb);
+    lb.policy = "round_robin";
+    lb.retry.max_attempts = 3; /* reserving is idempotent here: retry elsewhere */
+    lb.retry.idempotent = true;
+    svc_client_opts co;
+    svc_client_opts_init(&co);
+    co.resolver = registry ? registry : list;
+    co.lb = &lb;
+    svc_client *c = NULL;
+    if (svc_client_new(ctx, "svc://inventory", &co, &c) != SVC_OK) {
+        say("UNEXPECTED: %s\n", svc_last_error());
+        unexpected++;
+    } else {
+        say("[lb]       resolver %s\n", registry ? registry : "static: (no etcd here)");
+        spread(c, 30, "30 calls, round robin:");
+        svc_server_free(inst[1]); /* gone at once, mid-service */
+        inst[1] = NULL;
+        say("[lb]       inventory-2 stopped\n");
+        spread(c, 30, "30 more calls, retried elsewhere:");
+        svc_client_free(c);
+    }
+    for (int i = 0; i < 3; i++)
+        svc_server_free(inst[i]);
+}
+
 int main(void)
 {
     svc_ctx *ctx = NULL;
@@ -233,14 +323,15 @@ int main(void)
     if (rc == SVC_OK)
         rc = svc_server_listen(inventory_srv, "inproc://inventory");
     /* shipping */
+    const char *events_url = getenv("SVC_DEMO_EVENTS") ? getenv("SVC_DEMO_EVENTS") : "inproc://events";
     if (rc == SVC_OK)
-        rc = svc_client_new(ctx, "inproc://events", NULL, &events);
+        rc = svc_client_new(ctx, events_url, NULL, &events);
     svc_sub_opts so = {.queue_group = "shipping"};
     if (rc == SVC_OK)
         rc = svc_subscribe(events, "order.*", &so, on_order_event, NULL, &shipping);
     /* orders, on two transports at once */
     if (rc == SVC_OK)
-        rc = orders_service_new(ctx, "inproc://inventory", "inproc://events", &orders);
+        rc = orders_service_new(ctx, "inproc://inventory", events_url, &orders);
     if (rc == SVC_OK)
         rc = svc_server_new(ctx, &orders_srv);
     if (rc == SVC_OK)
@@ -268,7 +359,7 @@ int main(void)
     say("[setup]    orders    listening on %s, %s and %s\n",
         svc_server_listener_url(orders_srv, 0), rest_url, grpc_url);
     say("[setup]    inventory listening on inproc://inventory\n");
-    say("[setup]    shipping  subscribed to order.* on inproc://events (queue group shipping)\n");
+    say("[setup]    shipping  subscribed to order.* on %s (queue group shipping)\n", events_url);
     say("[setup]    try it:   curl %s/orders/ord-1   (while the demo runs)\n", rest_url);
 
     walk_through(ctx, rest_url, grpc_url);
@@ -287,11 +378,14 @@ int main(void)
         unexpected++;
     }
 
+    load_balancing(ctx);
+
     say("\n-- metrics (Prometheus text, also at %s/metrics) --\n", rest_url);
     char *text = NULL;
     svc_metrics_prometheus(ctx, &text, NULL);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-        if (strstr(line, "handled_total{") && strstr(line, "orders.Orders"))
+        if ((strstr(line, "handled_total{") && strstr(line, "orders.Orders")) ||
+            strncmp(line, "svc_lb_picks_total{", 19) == 0)
             say("%s\n", line);
     svc_free(text);
 
