@@ -49,9 +49,26 @@ static svc_code start_body(svc_grpc_deframer *d)
     if (d->body_len > d->max)
         return svc_fail(SVC_RESOURCE_EXHAUSTED,
                         "received message larger than max (%zu vs. %zu)", d->body_len, d->max);
-    d->body = malloc(d->body_len ? d->body_len : 1);
     d->body_got = 0;
-    return d->body ? SVC_OK : svc_fail_oom();
+    return SVC_OK;
+}
+
+/* Room for `need` bytes of the body. It grows as bytes arrive (doubling, up
+ * to the announced length): a prefix alone costs nothing, whatever size it
+ * announces. */
+static bool body_room(svc_grpc_deframer *d, size_t need)
+{
+    if (d->body && need <= d->body_cap)
+        return true;
+    size_t cap = d->body_cap * 2 > 16384 ? d->body_cap * 2 : 16384;
+    cap = cap < d->body_len ? cap : d->body_len;
+    cap = cap > need ? cap : need;
+    uint8_t *grown = realloc(d->body, cap ? cap : 1);
+    if (!grown)
+        return false;
+    d->body = grown;
+    d->body_cap = cap;
+    return true;
 }
 
 svc_code svc_grpc_deframe(svc_grpc_deframer *d, const uint8_t *p, size_t n, svc_grpc_message_fn fn,
@@ -73,7 +90,11 @@ svc_code svc_grpc_deframe(svc_grpc_deframer *d, const uint8_t *p, size_t n, svc_
         }
         size_t take = d->body_len - d->body_got;
         take = take < n ? take : n;
-        memcpy(d->body + d->body_got, p, take);
+        if (take || d->body_len == 0) {
+            if (!body_room(d, d->body_got + take))
+                return svc_fail_oom();
+            memcpy(d->body + d->body_got, p, take);
+        }
         d->body_got += take;
         p += take;
         n -= take;
@@ -81,6 +102,7 @@ svc_code svc_grpc_deframe(svc_grpc_deframer *d, const uint8_t *p, size_t n, svc_
             return SVC_OK;
         uint8_t *body = d->body;
         d->body = NULL;
+        d->body_cap = 0;
         d->prefix_len = 0;
         svc_code rc = fn(ud, body, d->body_len, d->compressed);
         if (rc)

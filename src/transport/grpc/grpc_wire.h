@@ -26,7 +26,7 @@ typedef struct svc_grpc_deframer {
     uint8_t prefix[SVC_GRPC_PREFIX];
     size_t prefix_len;
     uint8_t *body; /* the message being assembled */
-    size_t body_len, body_got;
+    size_t body_len, body_got, body_cap;
     bool compressed;
     size_t max; /* largest message accepted, compressed or not */
 } svc_grpc_deframer;
