@@ -324,6 +324,14 @@ static void refuse_http(grpc_sstream *st, const char *status)
     grpc_nv_free(&l);
 }
 
+/* now + timeout without overflow: "99999999H" is over 11000 years, which
+ * no int64 of nanoseconds holds once now is added. */
+static svc_time deadline_in(int64_t timeout_ns)
+{
+    svc_time now = svc_now();
+    return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 /* The request's headers are complete: make the call. */
 static void headers_done(grpc_sstream *st)
 {
@@ -340,7 +348,7 @@ static void headers_done(grpc_sstream *st)
         .method = path[0] == '/' ? path + 1 : path,
         .method_len = strlen(path[0] == '/' ? path + 1 : path),
         .req = st->req,
-        .deadline = st->timeout_ns ? svc_now() + st->timeout_ns : 0,
+        .deadline = st->timeout_ns ? deadline_in(st->timeout_ns) : 0,
     };
     st->req = NULL;
     svc_msg_set_content_type(args.req, st->json ? SVC_CT_JSON : SVC_CT_PROTO);
