@@ -48,6 +48,7 @@ typedef struct grpc_sstream {
     svc_msg *req;   /* request metadata, until the call takes it */
     char *path;
     bool post, ct_ok, json, req_gzip;
+    bool has_timeout, bad_timeout;
     int64_t timeout_ns;
     size_t header_bytes;
     bool call_made, dispatched, failed;
@@ -303,8 +304,10 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         st->ct_ok = svc_grpc_content_type_ok(v, vlen);
         st->json = strcmp(svc_grpc_payload_type(v, vlen), SVC_CT_JSON) == 0;
     } else if (header_is(name, nlen, "grpc-timeout")) {
-        if (!svc_timeout_parse(v, vlen, &st->timeout_ns))
-            st->timeout_ns = 0;
+        /* Unreadable fails the call (INTERNAL, as grpc-go and grpc-core
+         * answer); zero is a deadline already past, not none. */
+        st->has_timeout = svc_timeout_parse(v, vlen, &st->timeout_ns);
+        st->bad_timeout = !st->has_timeout;
     } else if (header_is(name, nlen, "grpc-encoding")) {
         st->req_gzip = vlen == 4 && strncasecmp(v, "gzip", 4) == 0;
     } else if (header_is(name, nlen, "grpc-accept-encoding")) {
@@ -348,7 +351,7 @@ static void headers_done(grpc_sstream *st)
         .method = path[0] == '/' ? path + 1 : path,
         .method_len = strlen(path[0] == '/' ? path + 1 : path),
         .req = st->req,
-        .deadline = st->timeout_ns ? deadline_in(st->timeout_ns) : 0,
+        .deadline = st->has_timeout ? deadline_in(st->timeout_ns) : 0,
     };
     st->req = NULL;
     svc_msg_set_content_type(args.req, st->json ? SVC_CT_JSON : SVC_CT_PROTO);
@@ -361,6 +364,8 @@ static void headers_done(grpc_sstream *st)
         svc_call_refuse(&st->base, SVC_RESOURCE_EXHAUSTED, "request headers too large");
     } else if (st->failed) {
         svc_call_refuse(&st->base, SVC_INTERNAL, "bad -bin metadata (not base64)");
+    } else if (st->bad_timeout) {
+        svc_call_refuse(&st->base, SVC_INTERNAL, "malformed grpc-timeout");
     } else if (svc_call_resolve(&st->base) == SVC_ROUTE_FOUND && st->base.opts.kind != SVC_UNARY) {
         st->s.gate = NULL;
         if (svc_call_open_flow(&st->base) != SVC_OK) {
