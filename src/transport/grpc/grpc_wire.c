@@ -239,10 +239,23 @@ svc_code svc_grpc_header_to_md(svc_md *md, const char *name, size_t nlen, const 
     unsigned char *bytes = malloc(vlen / 4 * 3 + 3);
     if (!bytes)
         return svc_fail_oom();
-    size_t len;
-    svc_code rc = svc_base64_decode(value, vlen, bytes, &len)
-                      ? svc_md_append(md, name, nlen, (const char *)bytes, len)
-                      : svc_fail(SVC_INTERNAL, "metadata '%.*s' is not base64", (int)nlen, name);
+    /* Repeated "-bin" headers may arrive joined with ",", which PROTOCOL-HTTP2
+     * says to split before decoding: each piece is one value. */
+    const char *p = value, *end = value + vlen, *comma;
+    svc_code rc = SVC_OK;
+    do {
+        comma = memchr(p, ',', (size_t)(end - p));
+        const char *a = p, *b = comma ? comma : end;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        size_t len;
+        rc = svc_base64_decode(a, (size_t)(b - a), bytes, &len)
+                 ? svc_md_append(md, name, nlen, (const char *)bytes, len)
+                 : svc_fail(SVC_INTERNAL, "metadata '%.*s' is not base64", (int)nlen, name);
+        p = comma ? comma + 1 : end;
+    } while (rc == SVC_OK && comma);
     free(bytes);
     return rc;
 }

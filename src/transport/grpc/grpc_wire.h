@@ -67,8 +67,9 @@ const char *svc_grpc_content_type(const char *payload_ct);
  * grpc-timeout, grpc-encoding, ...): they are not metadata. */
 bool svc_grpc_header_reserved(const char *name, size_t n);
 /* Adds a received header to md when it is metadata; "-bin" values are
- * base64-decoded (padded or not). INTERNAL for a "-bin" value that is not
- * base64, so the peer's mistake is not silently dropped. */
+ * base64-decoded (padded or not), one value per comma-separated piece.
+ * INTERNAL for a "-bin" value that is not base64, so the peer's mistake is
+ * not silently dropped. */
 svc_code svc_grpc_header_to_md(svc_md *md, const char *name, size_t nlen, const char *value,
                                size_t vlen);
 
