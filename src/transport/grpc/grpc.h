@@ -45,6 +45,8 @@ typedef struct grpc_stream {
     bool deferred;                   /* nghttp2 waits for more data */
     bool out_end;                    /* end after `out` drains */
     bool peer_gzip;                  /* the peer accepts gzip */
+    char in_unsupported[32];         /* the request's grpc-encoding, when it is
+                                      * one we lack (server only) */
     svc_flow *gate;                  /* the application's send gate */
     atomic_int in_transit;           /* sends posted, not yet appended */
     atomic_bool out_high;            /* `out` is past GRPC_OUT_HIGH */

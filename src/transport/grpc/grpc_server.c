@@ -310,6 +310,9 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         st->bad_timeout = !st->has_timeout;
     } else if (header_is(name, nlen, "grpc-encoding")) {
         st->req_gzip = vlen == 4 && strncasecmp(v, "gzip", 4) == 0;
+        bool identity = vlen == 8 && strncasecmp(v, "identity", 8) == 0;
+        snprintf(st->s.in_unsupported, sizeof st->s.in_unsupported, "%.*s",
+                 st->req_gzip || identity ? 0 : (int)vlen, v);
     } else if (header_is(name, nlen, "grpc-accept-encoding")) {
         st->s.peer_gzip = svc_grpc_accepts_gzip(v, vlen);
     } else if (svc_grpc_header_to_md(&st->req->md, (const char *)name, nlen, v, vlen) != SVC_OK) {

@@ -175,8 +175,13 @@ static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed
     if (compressed) {
         uint8_t *plain = NULL;
         size_t plain_len;
-        svc_code rc = d->gunzip_ok
-                          ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
+        /* compression.md: a message in an encoding the server lacks is
+         * UNIMPLEMENTED; the flag without an encoding is INTERNAL. */
+        svc_code rc = d->gunzip_ok ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
+                      : d->s->in_unsupported[0]
+                          ? svc_fail(SVC_UNIMPLEMENTED,
+                                     "grpc-encoding '%s' is not supported (identity, gzip are)",
+                                     d->s->in_unsupported)
                           : svc_fail(SVC_INTERNAL, "compressed message without grpc-encoding gzip");
         free(body);
         if (rc)
