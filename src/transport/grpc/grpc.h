@@ -103,6 +103,7 @@ struct grpc_conn {
     bool dead;                 /* closed; the memory goes in a posted task */
     bool bev_failed;           /* the connect failed at once */
     bool goaway_received;
+    bool awaiting_settings;    /* server: no preface and SETTINGS yet */
     grpc_stream *streams;
     size_t n_streams;
     struct event *keepalive;   /* PING timer */
@@ -123,6 +124,10 @@ grpc_conn *grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, vo
 void grpc_conn_flush(grpc_conn *c);
 /* Closes at once (streams are told through role->lost). */
 void grpc_conn_close(grpc_conn *c, const char *why);
+/* Server: closes the connection unless the client's preface and SETTINGS
+ * (and, first, TLS) are done within `ns`, so that a client that connects
+ * and says nothing does not hold it forever. */
+void grpc_conn_await_preface(grpc_conn *c, int64_t ns);
 /* Graceful: GOAWAY now, close when the last stream ended. */
 void grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug);
 void grpc_conn_link(grpc_conn *c, grpc_stream *s);

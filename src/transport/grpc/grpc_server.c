@@ -33,6 +33,7 @@ typedef struct grpc_listener {
     struct evconnlistener *lev;
     SSL_CTX *ssl_ctx;
     size_t max_msg;
+    int64_t handshake_ns; /* for TLS, the preface and SETTINGS */
     pthread_mutex_t mu; /* conns: they live on every loop */
     pthread_cond_t cv;
     grpc_conn *conns;
@@ -559,6 +560,7 @@ static void start_conn(void *arg)
         l->conns = c;
         pthread_mutex_unlock(&l->mu);
         svc_counter_add(l->accepted, 1);
+        grpc_conn_await_preface(c, l->handshake_ns);
         grpc_conn_flush(c); /* our SETTINGS */
     }
     free(a);
@@ -669,6 +671,9 @@ svc_code svc_grpc_listen(svc_server *s, const svc_url *url, const svc_listen_opt
     l->ctx = svc_server_ctx(s);
     l->loop = svc_ctx_loop(l->ctx);
     l->max_msg = o->max_body ? o->max_body : l->ctx->max_message_size;
+    /* A connection that has not even spoken HTTP/2 yet is idle; gRPC's own
+     * servers give the handshake 120 s (GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS). */
+    l->handshake_ns = (int64_t)(o->idle_timeout_s ? o->idle_timeout_s : 60) * SVC_NSEC_PER_SEC;
     listen_task t = {.l = l};
     svc_code rc = tls ? grpc_tls_server_ctx(&o->tls, &l->ssl_ctx) : SVC_OK;
     if (rc == SVC_OK)
