@@ -53,6 +53,7 @@ typedef struct grpc_sstream {
     int64_t timeout_ns;
     size_t header_bytes;
     bool call_made, dispatched, failed;
+    svc_timer *request_deadline; /* a unary call's, until its request ends */
     int messages;
     bool headers_sent;
     svc_msg *trailers; /* the answer: sent once `out` drained */
@@ -73,6 +74,8 @@ static void stream_gone(grpc_sstream *st)
     if (st->s.conn)
         grpc_conn_unlink(st->s.conn, &st->s);
     st->s.closed = true;
+    svc_timer_free(st->request_deadline);
+    st->request_deadline = NULL;
     if (st->call_made) {
         svc_call_abandon(&st->base);
         svc_call_unref(&st->base);
@@ -339,6 +342,18 @@ static svc_time deadline_in(int64_t timeout_ns)
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
+/* A unary call is dispatched at the request's END_STREAM and core watches
+ * its deadline from then on. Until then the transport does, so that a
+ * client that stops mid-request does not hold the stream past it. */
+static void request_late(void *arg)
+{
+    grpc_sstream *st = arg;
+    if (!st->dispatched && !st->base.answered) {
+        st->failed = true;
+        svc_call_refuse(&st->base, SVC_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
+}
+
 /* The request's headers are complete: make the call. */
 static void headers_done(grpc_sstream *st)
 {
@@ -382,6 +397,9 @@ static void headers_done(grpc_sstream *st)
     } else if (st->base.route != SVC_ROUTE_FOUND) {
         st->dispatched = true;
         svc_call_dispatch(&st->base); /* core answers UNIMPLEMENTED */
+    } else if (st->base.deadline &&
+               svc_timer_new(st->loop, request_late, st, &st->request_deadline) == SVC_OK) {
+        svc_timer_arm(st->request_deadline, st->base.deadline);
     }
 }
 
