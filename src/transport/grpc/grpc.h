@@ -49,7 +49,10 @@ typedef struct grpc_stream {
                                       * one we lack (server only) */
     svc_flow *gate;                  /* the application's send gate */
     atomic_int in_transit;           /* sends posted, not yet appended */
-    atomic_bool out_high;            /* `out` is past GRPC_OUT_HIGH */
+    atomic_llong in_transit_bytes;   /* ... their payload bytes */
+    atomic_llong out_len;            /* `out`'s length, for other threads */
+    atomic_bool out_high;            /* unsent bytes (in transit or in `out`)
+                                      * went past GRPC_OUT_HIGH */
     svc_grpc_deframer in;
     size_t in_wire;                  /* wire bytes of the message being read */
     grpc_credits credits;
@@ -58,12 +61,14 @@ typedef struct grpc_stream {
 
 void grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate);
 void grpc_stream_destroy(grpc_stream *s);
-/* An application thread is about to post a send: the gate closes past
- * GRPC_IN_TRANSIT messages in flight to the loop. */
-void grpc_stream_posted(grpc_stream *s);
+/* An application thread is about to post a send of `len` bytes: the gate
+ * closes past GRPC_IN_TRANSIT messages in flight to the loop, or past
+ * GRPC_OUT_HIGH bytes not yet sent (in flight or in `out`). */
+void grpc_stream_posted(grpc_stream *s, size_t len);
 /* Frames `m` (taken) onto the stream, gzip'd when asked and accepted, and
  * resumes nghttp2 if it waited. `posted`: it came through
- * grpc_stream_posted. The gate closes while `out` is past GRPC_OUT_HIGH. */
+ * grpc_stream_posted. The gate closes while the bytes not yet sent are past
+ * GRPC_OUT_HIGH, and opens when they are back under GRPC_OUT_LOW. */
 svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
 /* nghttp2's data source read callback body: copies from `out`. */
 ssize_t grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);

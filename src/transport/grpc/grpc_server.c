@@ -243,7 +243,7 @@ void svc_grpc_call_reply(svc_call *c, svc_msg *resp)
 
 svc_code svc_grpc_call_send(svc_call *c, svc_msg *m)
 {
-    grpc_stream_posted(&((grpc_sstream *)c)->s);
+    grpc_stream_posted(&((grpc_sstream *)c)->s, svc_msg_len(m));
     return post_answer(c, m, TASK_SEND);
 }
 
