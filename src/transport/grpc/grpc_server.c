@@ -472,8 +472,13 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     grpc_sstream *st = stream_of(h2, f->hd.stream_id);
     if (!st)
         return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
         headers_done(st);
+        /* An answer made at once (UNIMPLEMENTED, a refusal) is sent at once,
+         * and may have closed the stream and freed it: look again. */
+        if (!(st = stream_of(h2, f->hd.stream_id)))
+            return 0;
+    }
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->call_made)
         request_done(st);
     return 0;
