@@ -45,9 +45,14 @@ typedef struct grpc_stream {
     bool deferred;                   /* nghttp2 waits for more data */
     bool out_end;                    /* end after `out` drains */
     bool peer_gzip;                  /* the peer accepts gzip */
+    char in_unsupported[32];         /* the request's grpc-encoding, when it is
+                                      * one we lack (server only) */
     svc_flow *gate;                  /* the application's send gate */
     atomic_int in_transit;           /* sends posted, not yet appended */
-    atomic_bool out_high;            /* `out` is past GRPC_OUT_HIGH */
+    atomic_llong in_transit_bytes;   /* ... their payload bytes */
+    atomic_llong out_len;            /* `out`'s length, for other threads */
+    atomic_bool out_high;            /* unsent bytes (in transit or in `out`)
+                                      * went past GRPC_OUT_HIGH */
     svc_grpc_deframer in;
     size_t in_wire;                  /* wire bytes of the message being read */
     grpc_credits credits;
@@ -56,12 +61,14 @@ typedef struct grpc_stream {
 
 void svc_grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow *gate);
 void svc_grpc_stream_destroy(grpc_stream *s);
-/* An application thread is about to post a send: the gate closes past
- * GRPC_IN_TRANSIT messages in flight to the loop. */
-void svc_grpc_stream_posted(grpc_stream *s);
+/* An application thread is about to post a send of `len` bytes: the gate
+ * closes past GRPC_IN_TRANSIT messages in flight to the loop, or past
+ * GRPC_OUT_HIGH bytes not yet sent (in flight or in `out`). */
+void svc_grpc_stream_posted(grpc_stream *s, size_t len);
 /* Frames `m` (taken) onto the stream, gzip'd when asked and accepted, and
  * resumes nghttp2 if it waited. `posted`: it came through
- * svc_grpc_stream_posted. The gate closes while `out` is past GRPC_OUT_HIGH. */
+ * svc_grpc_stream_posted. The gate closes while the bytes not yet sent are past
+ * GRPC_OUT_HIGH, and opens when they are back under GRPC_OUT_LOW. */
 svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
 /* nghttp2's data source read callback body: copies from `out`. */
 ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
@@ -101,6 +108,7 @@ struct grpc_conn {
     bool dead;                 /* closed; the memory goes in a posted task */
     bool bev_failed;           /* the connect failed at once */
     bool goaway_received;
+    bool awaiting_settings;    /* server: no preface and SETTINGS yet */
     grpc_stream *streams;
     size_t n_streams;
     struct event *keepalive;   /* PING timer */
@@ -121,6 +129,10 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
 void svc_grpc_conn_flush(grpc_conn *c);
 /* Closes at once (streams are told through role->lost). */
 void svc_grpc_conn_close(grpc_conn *c, const char *why);
+/* Server: closes the connection unless the client's preface and SETTINGS
+ * (and, first, TLS) are done within `ns`, so that a client that connects
+ * and says nothing does not hold it forever. */
+void svc_grpc_conn_await_preface(grpc_conn *c, int64_t ns);
 /* Graceful: GOAWAY now, close when the last stream ended. */
 void svc_grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug);
 void svc_grpc_conn_link(grpc_conn *c, grpc_stream *s);

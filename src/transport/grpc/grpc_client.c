@@ -658,7 +658,7 @@ svc_code svc_grpc_cstream_send(svc_channel *base, svc_ccall *cc, svc_msg *m)
 {
     grpc_cstream *cs = cc->tdata; /* set before the stream was started */
     if (cs)
-        svc_grpc_stream_posted(&cs->s);
+        svc_grpc_stream_posted(&cs->s, svc_msg_len(m));
     return post_call_task((grpc_channel *)base, cc, m, SEND);
 }
 

@@ -191,6 +191,10 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     grpc_conn *c = arg;
+    if (c->awaiting_settings) {
+        svc_grpc_conn_close(c, "no HTTP/2 preface and SETTINGS in time");
+        return;
+    }
     if (c->ping_outstanding) {
         svc_grpc_conn_close(c, "keepalive PING not answered in time");
         return;
@@ -199,6 +203,12 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
     c->ping_outstanding = true;
     arm_keepalive(c, KEEPALIVE_TIMEOUT_NS);
     svc_grpc_conn_flush(c);
+}
+
+void svc_grpc_conn_await_preface(grpc_conn *c, int64_t ns)
+{
+    c->awaiting_settings = true;
+    arm_keepalive(c, ns); /* the keepalive timer serves until then */
 }
 
 static bool ends_stream(const nghttp2_frame *f)
@@ -226,6 +236,10 @@ static int on_frame_recv_common(grpc_conn *c, const nghttp2_frame *f)
 {
     if (!c->server && ends_stream(f))
         end_exchange(c, f->hd.stream_id);
+    if (f->hd.type == NGHTTP2_SETTINGS && c->awaiting_settings) {
+        c->awaiting_settings = false; /* nghttp2 takes nothing else first */
+        arm_keepalive(c, c->keepalive_ns);
+    }
     if (f->hd.type == NGHTTP2_PING) {
         if (f->hd.flags & NGHTTP2_FLAG_ACK) {
             c->ping_outstanding = false;

@@ -33,6 +33,7 @@ typedef struct grpc_listener {
     struct evconnlistener *lev;
     SSL_CTX *ssl_ctx;
     size_t max_msg;
+    int64_t handshake_ns; /* for TLS, the preface and SETTINGS */
     pthread_mutex_t mu; /* conns: they live on every loop */
     pthread_cond_t cv;
     grpc_conn *conns;
@@ -49,9 +50,10 @@ typedef struct grpc_sstream {
     char *path;
     bool post, ct_ok, json, req_gzip;
     int64_t timeout_ns;        /* grpc-timeout, when has_timeout */
-    bool has_timeout;
+    bool has_timeout, bad_timeout;
     size_t header_bytes;
     bool call_made, dispatched, failed;
+    svc_timer *request_deadline; /* a unary call's, until its request ends */
     int messages;
     bool headers_sent;
     svc_msg *trailers; /* the answer: sent once `out` drained */
@@ -72,6 +74,8 @@ static void stream_gone(grpc_sstream *st)
     if (st->s.conn)
         svc_grpc_conn_unlink(st->s.conn, &st->s);
     st->s.closed = true;
+    svc_timer_free(st->request_deadline);
+    st->request_deadline = NULL;
     if (st->call_made) {
         svc_call_abandon(&st->base);
         svc_call_unref(&st->base);
@@ -239,7 +243,7 @@ void svc_grpc_call_reply(svc_call *c, svc_msg *resp)
 
 svc_code svc_grpc_call_send(svc_call *c, svc_msg *m)
 {
-    svc_grpc_stream_posted(&((grpc_sstream *)c)->s);
+    svc_grpc_stream_posted(&((grpc_sstream *)c)->s, svc_msg_len(m));
     return post_answer(c, m, TASK_SEND);
 }
 
@@ -304,9 +308,15 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
         st->ct_ok = svc_grpc_content_type_ok(v, vlen);
         st->json = strcmp(svc_grpc_payload_type(v, vlen), SVC_CT_JSON) == 0;
     } else if (header_is(name, nlen, "grpc-timeout")) {
+        /* Unreadable fails the call (INTERNAL, as grpc-go and grpc-core
+         * answer); zero is a deadline already past, not none. */
         st->has_timeout = svc_timeout_parse(v, vlen, &st->timeout_ns);
+        st->bad_timeout = !st->has_timeout;
     } else if (header_is(name, nlen, "grpc-encoding")) {
         st->req_gzip = vlen == 4 && strncasecmp(v, "gzip", 4) == 0;
+        bool identity = vlen == 8 && strncasecmp(v, "identity", 8) == 0;
+        snprintf(st->s.in_unsupported, sizeof st->s.in_unsupported, "%.*s",
+                 st->req_gzip || identity ? 0 : (int)vlen, v);
     } else if (header_is(name, nlen, "grpc-accept-encoding")) {
         st->s.peer_gzip = svc_grpc_accepts_gzip(v, vlen);
     } else if (svc_grpc_header_to_md(&st->req->md, (const char *)name, nlen, v, vlen) != SVC_OK) {
@@ -322,6 +332,18 @@ static void refuse_http(grpc_sstream *st, const char *status)
     svc_grpc_nv_add(&l, ":status", status);
     nghttp2_submit_response(st->s.conn->h2, st->s.id, l.v, l.n, NULL);
     svc_grpc_nv_free(&l);
+}
+
+/* A unary call is dispatched at the request's END_STREAM and core watches
+ * its deadline from then on. Until then the transport does, so that a
+ * client that stops mid-request does not hold the stream past it. */
+static void request_late(void *arg)
+{
+    grpc_sstream *st = arg;
+    if (!st->dispatched && !st->base.answered) {
+        st->failed = true;
+        svc_call_refuse(&st->base, SVC_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
 }
 
 /* The request's headers are complete: make the call. */
@@ -353,6 +375,8 @@ static void headers_done(grpc_sstream *st)
         svc_call_refuse(&st->base, SVC_RESOURCE_EXHAUSTED, "request headers too large");
     } else if (st->failed) {
         svc_call_refuse(&st->base, SVC_INTERNAL, "bad -bin metadata (not base64)");
+    } else if (st->bad_timeout) {
+        svc_call_refuse(&st->base, SVC_INTERNAL, "malformed grpc-timeout");
     } else if (svc_call_resolve(&st->base) == SVC_ROUTE_FOUND && st->base.opts.kind != SVC_UNARY) {
         st->s.gate = NULL;
         if (svc_call_open_flow(&st->base) != SVC_OK) {
@@ -365,6 +389,9 @@ static void headers_done(grpc_sstream *st)
     } else if (st->base.route != SVC_ROUTE_FOUND) {
         st->dispatched = true;
         svc_call_dispatch(&st->base); /* core answers UNIMPLEMENTED */
+    } else if (st->base.deadline &&
+               svc_timer_new(st->loop, request_late, st, &st->request_deadline) == SVC_OK) {
+        svc_timer_arm(st->request_deadline, st->base.deadline);
     }
 }
 
@@ -437,8 +464,13 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     grpc_sstream *st = stream_of(h2, f->hd.stream_id);
     if (!st)
         return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
         headers_done(st);
+        /* An answer made at once (UNIMPLEMENTED, a refusal) is sent at once,
+         * and may have closed the stream and freed it: look again. */
+        if (!(st = stream_of(h2, f->hd.stream_id)))
+            return 0;
+    }
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->call_made)
         request_done(st);
     return 0;
@@ -543,6 +575,7 @@ static void start_conn(void *arg)
         l->conns = c;
         pthread_mutex_unlock(&l->mu);
         svc_counter_add(l->accepted, 1);
+        svc_grpc_conn_await_preface(c, l->handshake_ns);
         svc_grpc_conn_flush(c); /* our SETTINGS */
     }
     free(a);
@@ -662,6 +695,9 @@ svc_code svc_grpc_listen(svc_server *s, const svc_url *url, const svc_listen_opt
     l->ctx = svc_server_ctx(s);
     l->loop = svc_ctx_loop(l->ctx);
     l->max_msg = o->max_body ? o->max_body : l->ctx->max_message_size;
+    /* A connection that has not even spoken HTTP/2 yet is idle; gRPC's own
+     * servers give the handshake 120 s (GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS). */
+    l->handshake_ns = (int64_t)(o->idle_timeout_s ? o->idle_timeout_s : 60) * SVC_NSEC_PER_SEC;
     listen_task t = {.l = l};
     svc_code rc = tls ? svc_grpc_tls_server_ctx(&o->tls, &l->ssl_ctx) : SVC_OK;
     if (rc == SVC_OK)

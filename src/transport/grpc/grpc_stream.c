@@ -39,16 +39,28 @@ void svc_grpc_stream_resume(grpc_stream *s)
         svc_grpc_conn_flush(s->conn);
 }
 
-/* Opens the gate when neither limit holds it shut. Any thread. */
+/* Bytes the application gave that nghttp2 has not taken yet: on their way
+ * to the loop, or framed in `out`. Counting those in flight too keeps a
+ * sender that outruns the loop from queueing GRPC_IN_TRANSIT messages of
+ * any size on top of `out`. Any thread. */
+static long long unsent(grpc_stream *s)
+{
+    return atomic_load(&s->in_transit_bytes) + atomic_load(&s->out_len);
+}
+
+/* Opens the gate when no limit holds it shut. Any thread. */
 static void maybe_open(grpc_stream *s)
 {
-    if (s->gate && atomic_load(&s->in_transit) < GRPC_IN_TRANSIT && !atomic_load(&s->out_high))
+    if (s->gate && atomic_load(&s->in_transit) < GRPC_IN_TRANSIT && !atomic_load(&s->out_high) &&
+        unsent(s) <= GRPC_OUT_HIGH)
         svc_flow_set_writable(s->gate, true);
 }
 
-void svc_grpc_stream_posted(grpc_stream *s)
+void svc_grpc_stream_posted(grpc_stream *s, size_t len)
 {
-    if (atomic_fetch_add(&s->in_transit, 1) + 1 >= GRPC_IN_TRANSIT && s->gate) {
+    atomic_fetch_add(&s->in_transit_bytes, (long long)len);
+    bool full = atomic_fetch_add(&s->in_transit, 1) + 1 >= GRPC_IN_TRANSIT;
+    if ((full || unsent(s) > GRPC_OUT_HIGH) && s->gate) {
         svc_flow_set_writable(s->gate, false);
         maybe_open(s); /* the loop may have caught up in between */
     }
@@ -56,10 +68,12 @@ void svc_grpc_stream_posted(grpc_stream *s)
 
 svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
 {
-    if (posted)
-        atomic_fetch_sub(&s->in_transit, 1);
     const uint8_t *data = svc_msg_data(m);
     size_t len = svc_msg_len(m);
+    if (posted) {
+        atomic_fetch_sub(&s->in_transit, 1);
+        atomic_fetch_sub(&s->in_transit_bytes, (long long)len);
+    }
     uint8_t *zipped = NULL;
     bool gzip = m->compress && s->peer_gzip;
     if (gzip && svc_grpc_gzip(data, len, &zipped, &len) != SVC_OK) {
@@ -72,9 +86,10 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
              evbuffer_add(s->out, zipped ? zipped : data, len);
     free(zipped);
     svc_msg_free(m);
+    atomic_store(&s->out_len, (long long)evbuffer_get_length(s->out));
     if (rc != 0)
         return svc_fail_oom();
-    if (evbuffer_get_length(s->out) > GRPC_OUT_HIGH) {
+    if (unsent(s) > GRPC_OUT_HIGH) {
         atomic_store(&s->out_high, true);
         if (s->gate)
             svc_flow_set_writable(s->gate, false);
@@ -91,7 +106,8 @@ ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t 
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = evbuffer_get_length(s->out);
-    if (left < GRPC_OUT_LOW && atomic_load(&s->out_high)) {
+    atomic_store(&s->out_len, (long long)left);
+    if (unsent(s) < GRPC_OUT_LOW && atomic_load(&s->out_high)) {
         atomic_store(&s->out_high, false);
         maybe_open(s);
     }
@@ -175,8 +191,13 @@ static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed
     if (compressed) {
         uint8_t *plain = NULL;
         size_t plain_len;
-        svc_code rc = d->gunzip_ok
-                          ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
+        /* compression.md: a message in an encoding the server lacks is
+         * UNIMPLEMENTED; the flag without an encoding is INTERNAL. */
+        svc_code rc = d->gunzip_ok ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
+                      : d->s->in_unsupported[0]
+                          ? svc_fail(SVC_UNIMPLEMENTED,
+                                     "grpc-encoding '%s' is not supported (identity, gzip are)",
+                                     d->s->in_unsupported)
                           : svc_fail(SVC_INTERNAL, "compressed message without grpc-encoding gzip");
         free(body);
         if (rc)

@@ -49,9 +49,26 @@ static svc_code start_body(svc_grpc_deframer *d)
     if (d->body_len > d->max)
         return svc_fail(SVC_RESOURCE_EXHAUSTED,
                         "received message larger than max (%zu vs. %zu)", d->body_len, d->max);
-    d->body = malloc(d->body_len ? d->body_len : 1);
     d->body_got = 0;
-    return d->body ? SVC_OK : svc_fail_oom();
+    return SVC_OK;
+}
+
+/* Room for `need` bytes of the body. It grows as bytes arrive (doubling, up
+ * to the announced length): a prefix alone costs nothing, whatever size it
+ * announces. */
+static bool body_room(svc_grpc_deframer *d, size_t need)
+{
+    if (d->body && need <= d->body_cap)
+        return true;
+    size_t cap = d->body_cap * 2 > 16384 ? d->body_cap * 2 : 16384;
+    cap = cap < d->body_len ? cap : d->body_len;
+    cap = cap > need ? cap : need;
+    uint8_t *grown = realloc(d->body, cap ? cap : 1);
+    if (!grown)
+        return false;
+    d->body = grown;
+    d->body_cap = cap;
+    return true;
 }
 
 svc_code svc_grpc_deframe(svc_grpc_deframer *d, const uint8_t *p, size_t n, svc_grpc_message_fn fn,
@@ -73,7 +90,11 @@ svc_code svc_grpc_deframe(svc_grpc_deframer *d, const uint8_t *p, size_t n, svc_
         }
         size_t take = d->body_len - d->body_got;
         take = take < n ? take : n;
-        memcpy(d->body + d->body_got, p, take);
+        if (take || d->body_len == 0) {
+            if (!body_room(d, d->body_got + take))
+                return svc_fail_oom();
+            memcpy(d->body + d->body_got, p, take);
+        }
         d->body_got += take;
         p += take;
         n -= take;
@@ -81,6 +102,7 @@ svc_code svc_grpc_deframe(svc_grpc_deframer *d, const uint8_t *p, size_t n, svc_
             return SVC_OK;
         uint8_t *body = d->body;
         d->body = NULL;
+        d->body_cap = 0;
         d->prefix_len = 0;
         svc_code rc = fn(ud, body, d->body_len, d->compressed);
         if (rc)
@@ -217,10 +239,23 @@ svc_code svc_grpc_header_to_md(svc_md *md, const char *name, size_t nlen, const 
     unsigned char *bytes = malloc(vlen / 4 * 3 + 3);
     if (!bytes)
         return svc_fail_oom();
-    size_t len;
-    svc_code rc = svc_base64_decode(value, vlen, bytes, &len)
-                      ? svc_md_append(md, name, nlen, (const char *)bytes, len)
-                      : svc_fail(SVC_INTERNAL, "metadata '%.*s' is not base64", (int)nlen, name);
+    /* Repeated "-bin" headers may arrive joined with ",", which PROTOCOL-HTTP2
+     * says to split before decoding: each piece is one value. */
+    const char *p = value, *end = value + vlen, *comma;
+    svc_code rc = SVC_OK;
+    do {
+        comma = memchr(p, ',', (size_t)(end - p));
+        const char *a = p, *b = comma ? comma : end;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
+        size_t len;
+        rc = svc_base64_decode(a, (size_t)(b - a), bytes, &len)
+                 ? svc_md_append(md, name, nlen, (const char *)bytes, len)
+                 : svc_fail(SVC_INTERNAL, "metadata '%.*s' is not base64", (int)nlen, name);
+        p = comma ? comma + 1 : end;
+    } while (rc == SVC_OK && comma);
     free(bytes);
     return rc;
 }

@@ -26,7 +26,7 @@ typedef struct svc_grpc_deframer {
     uint8_t prefix[SVC_GRPC_PREFIX];
     size_t prefix_len;
     uint8_t *body; /* the message being assembled */
-    size_t body_len, body_got;
+    size_t body_len, body_got, body_cap;
     bool compressed;
     size_t max; /* largest message accepted, compressed or not */
 } svc_grpc_deframer;
@@ -67,8 +67,9 @@ const char *svc_grpc_content_type(const char *payload_ct);
  * grpc-timeout, grpc-encoding, ...): they are not metadata. */
 bool svc_grpc_header_reserved(const char *name, size_t n);
 /* Adds a received header to md when it is metadata; "-bin" values are
- * base64-decoded (padded or not). INTERNAL for a "-bin" value that is not
- * base64, so the peer's mistake is not silently dropped. */
+ * base64-decoded (padded or not), one value per comma-separated piece.
+ * INTERNAL for a "-bin" value that is not base64, so the peer's mistake is
+ * not silently dropped. */
 svc_code svc_grpc_header_to_md(svc_md *md, const char *name, size_t nlen, const char *value,
                                size_t vlen);
 
