@@ -130,7 +130,11 @@ static void status_and_errors(void **state)
 
     svc_client *bad;
     assert_int_equal(svc_client_new(ctx, "bogus://x", NULL, &bad), SVC_UNIMPLEMENTED);
-    assert_int_equal(svc_client_new(ctx, "svc://orders", NULL, &bad), SVC_UNIMPLEMENTED);
+    /* A service with no resolver named and none in the environment. */
+    unsetenv("SVC_RESOLVER");
+    unsetenv("SVC_ENDPOINTS_ORDERS");
+    assert_int_equal(svc_client_new(ctx, "svc://orders", NULL, &bad), SVC_INVALID_ARGUMENT);
+    assert_non_null(strstr(svc_last_error(), "SVC_ENDPOINTS_ORDERS"));
     assert_int_equal(svc_client_new(ctx, "not a url", NULL, &bad), SVC_INVALID_ARGUMENT);
     /* A stream to a unary handler ends at once, saying why. */
     svc_stream *st;
