@@ -470,26 +470,32 @@ static int64_t p99_with(const char *policy)
     return lat[THREADS * CALLS * 99 / 100];
 }
 
+/* Peaks of a busy machine stick to the fast instances' EWMA too (for
+ * seconds: Finagle's 10 s decay), which makes the slow one look less bad
+ * than it is. On a quiet machine the p99 ratio is about 5 and the slow
+ * instance gets 1-2 % of the calls; the margins below leave room for
+ * noise, and a round spoilt by another process gets two more chances (a
+ * policy that does not avoid the slow instance fails all three). */
 static void peak_ewma_avoids_the_slow_instance(void **state)
 {
     (void)state;
-    reset_counts();
-    atomic_store(&inst[0].delay_ms, 5);
-    atomic_store(&inst[1].delay_ms, 5);
-    atomic_store(&inst[2].delay_ms, 50);
-    int64_t rr = p99_with("round_robin");
-    int slow_rr = atomic_exchange(&inst[2].hits, 0);
-    sleep_ms(100); /* the slow instance's last answers */
-    int64_t ewma = p99_with("peak_ewma");
-    int slow_ewma = atomic_load(&inst[2].hits);
-    fprintf(stderr, "p99 round_robin %.1f ms (slow instance %d calls), peak_ewma %.1f ms (%d)\n",
-            rr / 1e6, slow_rr, ewma / 1e6, slow_ewma);
-    /* Peaks of a busy machine stick to the fast instances' EWMA too (for
-     * seconds: Finagle's 10 s decay), which makes the slow one look less
-     * bad than it is; the margins leave room for that. Quiet, the ratio
-     * is about 5 and the slow instance gets 1-2 % of the calls. */
-    assert_true(rr * 2 >= ewma * 3);
-    assert_true(slow_ewma * 3 < slow_rr);
+    bool ok = false;
+    for (int round = 0; round < 3 && !ok; round++) {
+        reset_counts();
+        atomic_store(&inst[0].delay_ms, 5);
+        atomic_store(&inst[1].delay_ms, 5);
+        atomic_store(&inst[2].delay_ms, 50);
+        int64_t rr = p99_with("round_robin");
+        int slow_rr = atomic_exchange(&inst[2].hits, 0);
+        sleep_ms(100); /* the slow instance's last answers */
+        int64_t ewma = p99_with("peak_ewma");
+        int slow_ewma = atomic_load(&inst[2].hits);
+        fprintf(stderr,
+                "p99 round_robin %.1f ms (slow instance %d calls), peak_ewma %.1f ms (%d)\n",
+                rr / 1e6, slow_rr, ewma / 1e6, slow_ewma);
+        ok = rr * 2 >= ewma * 3 && slow_ewma * 3 < slow_rr;
+    }
+    assert_true(ok);
 }
 
 static void hedging_answers_from_the_fast_instance(void **state)
