@@ -10,6 +10,7 @@
  *   static:@/etc/orders.endpoints                          a file, re-read on change
  *   static:$ORDERS_ENDPOINTS                               an environment variable
  *   dns://127.0.0.1:5353   or  dns:                        SRV, then A/AAAA records
+ *                                                          (not in this build yet)
  *   etcd://127.0.0.1:2379                                  etcd v3, watched
  *
  * Servers put themselves in a registry with svc_server_register().
