@@ -473,6 +473,8 @@ static svc_endpoint *pick_for(svc_balancer *b, const char *method, svc_code *why
         char msg[400];
         svc_balancer_describe_none(b, msg, sizeof msg);
         svc_fail(SVC_UNAVAILABLE, "%s", msg);
+    } else {
+        svc_counter_add(e->picks, 1);
     }
     return e;
 }
@@ -486,7 +488,6 @@ static svc_code balancer_stream_open(svc_channel *ch, const char *method, const 
     svc_endpoint *e = pick_for(b, method, &rc);
     if (!e)
         return rc;
-    svc_counter_add(e->picks, 1);
     /* The stream lives on the endpoint's client; the set keeps the client
      * until the stream is freed, since freeing a client waits for its
      * streams' calls. */
@@ -503,7 +504,6 @@ static svc_code balancer_publish(svc_channel *ch, const char *topic, const svc_m
     svc_endpoint *e = pick_for(b, topic, &rc);
     if (!e)
         return rc;
-    svc_counter_add(e->picks, 1);
     rc = svc_publish(e->client, topic, m, o);
     svc_balancer_unref_later(b, e);
     return rc;
