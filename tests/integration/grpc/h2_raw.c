@@ -165,6 +165,11 @@ void h2_close(h2 *c)
     free(c);
 }
 
+void h2_shutdown_write(h2 *c)
+{
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+}
+
 /* ---- sending requests ---- */
 
 int32_t h2_new_id(h2 *c)
