@@ -595,6 +595,36 @@ static void half_closed_client(void **state)
     server_answers();
 }
 
+static bool some_data(h2 *c, void *arg)
+{
+    return h2_result(c, *(int32_t *)arg)->data_len > 0;
+}
+
+/* Clients that vanish (TCP reset) while the server is writing to them:
+ * the connection goes, the server does not. A reset after the client's FIN
+ * makes the server's next write fail with EPIPE and raise SIGPIPE at the
+ * writing thread, which ended the whole process until the I/O threads
+ * blocked it. */
+static void reset_while_the_server_writes(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 20; i++) {
+        h2 *c = h2_open(port, 0);
+        int32_t id = h2_call(c, "/test.Stream/Flood", NULL, false);
+        h2_message(c, id, 0, "100000 16384", 12, true);
+        assert_true(h2_wait(c, 5000, some_data, &id));
+        /* 16 MiB more window and no reading: the socket's buffers fill
+         * and the server has writes pending when the reset comes. */
+        const uint8_t more[4] = {0, 0xff, 0xff, 0xff};
+        h2_frame(c, H2_WINDOW_UPDATE, 0, id, more, 4);
+        usleep(20000);
+        if (i % 2)
+            h2_shutdown_write(c); /* FIN first: the server's socket is in CLOSE_WAIT */
+        h2_reset(c);
+    }
+    server_answers();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +643,7 @@ int main(void)
         cmocka_unit_test(flood_to_a_reader_that_never_reads),
         cmocka_unit_test(stalled_clients),
         cmocka_unit_test(half_closed_client),
+        cmocka_unit_test(reset_while_the_server_writes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
