@@ -121,9 +121,14 @@ body=$tmp/hello.grpc
 # 5-byte gRPC prefix (uncompressed, length 7) + HelloRequest{1: "world"}
 printf '\x00\x00\x00\x00\x07\x0a\x05world' >"$body"
 
-# h2load_run PORT CONNS STREAMS → "rps mean_us p99_us succeeded total status2xx"
+# CPU time (user + system, all threads) a process used so far, in ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# h2load_run PORT CONNS STREAMS SERVER_PID →
+#   "rps mean_us p99_us succeeded total status2xx server_cpu_us_per_request"
 h2load_run() {
-    local out log=$tmp/h2.log
+    local out log=$tmp/h2.log t0 t1
+    t0=$(cpu_ticks "$4")
     out=$(timeout $((dur + 30)) h2load -c"$2" -m"$3" -D "$dur" --warm-up-time=1 \
         -H 'content-type: application/grpc' -H 'te: trailers' -d "$body" --log-file="$log" \
         "http://127.0.0.1:$1/helloworld.Greeter/SayHello" 2>&1) || true
@@ -132,13 +137,19 @@ h2load_run() {
     total=$(awk '/^requests:/ {print $2}' <<<"$out")
     ok=$(awk '/^requests:/ {print $8}' <<<"$out")
     st2=$(awk '/^status codes:/ {print $3}' <<<"$out")
+    t1=$(cpu_ticks "$4")
+    # The server's CPU time over the run (warm-up included) per request
+    # measured: what it costs, whatever share of the CPUs it got.
+    local cpu
+    cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="${total:-0}" -v d="$dur" \
+        'BEGIN {printf "%.2f", (n > 0) ? t / hz * 1e6 / (n * (d + 1) / d) : 0}')
     # Log columns: start (us since epoch), HTTP status, duration (us).
     local lat
     lat=$(cut -f3 "$log" | sort -n | awk '{a[NR] = $1; s += $1} END {
         i = int(NR * 0.99); if (i < 1) i = 1
         if (NR == 0) print "0 0"; else printf "%.1f %d\n", s / NR, a[i]}')
     rm -f "$log"
-    echo "${rps:-0} $lat ${ok:-0} ${total:-0} ${st2:-0}"
+    echo "${rps:-0} $lat ${ok:-0} ${total:-0} ${st2:-0} $cpu"
 }
 
 verify_grpc_status() { # PORT NAME: one request, its trailers must say grpc-status 0
@@ -174,16 +185,17 @@ for r in $(seq 1 "$rounds"); do
         start_server "$port" $(server_cmd "$who" "$port")
         for load in "4 32" "1 1"; do
             read -r c m <<<"$load"
-            read -r rps mean p99 ok total st2 <<<"$(h2load_run "$port" "$c" "$m")"
+            read -r rps mean p99 ok total st2 cpu <<<"$(h2load_run "$port" "$c" "$m" "$SERVER_PID")"
             key="s_${who}_c${c}m${m}"
             record "$key" "$rps"
+            record "${key}_cpu" "$cpu"
             record "${key}_mean" "$mean"
             record "${key}_p99" "$p99"
             flag=""
             [ "$ok" = "$total" ] && [ "$st2" = "$total" ] && [ "$total" != 0 ] ||
                 flag="  <-- NOT ALL SUCCEEDED"
-            printf '    %-11s -c%s -m%-2s %9.0f req/s  mean %7.1f us  p99 %7d us  succeeded %s/%s (2xx %s)%s\n' \
-                "$who" "$c" "$m" "$rps" "$mean" "$p99" "$ok" "$total" "$st2" "$flag"
+            printf '    %-11s -c%s -m%-2s %9.0f req/s  mean %7.1f us  p99 %7d us  server CPU %6.2f us/req  succeeded %s/%s (2xx %s)%s\n' \
+                "$who" "$c" "$m" "$rps" "$mean" "$p99" "$cpu" "$ok" "$total" "$st2" "$flag"
         done
         stop_server "$SERVER_PID"
     done
@@ -192,8 +204,8 @@ echo "  medians:"
 for who in $servers; do
     for cm in c4m32 c1m1; do
         k="s_${who}_$cm"
-        printf '    %-11s %-6s %9.0f req/s  mean %7.1f us  p99 %7.0f us\n' "$who" "$cm" \
-            "$(med "$k")" "$(med "${k}_mean")" "$(med "${k}_p99")"
+        printf '    %-11s %-6s %9.0f req/s  mean %7.1f us  p99 %7.0f us  server CPU %6.2f us/req\n' "$who" "$cm" \
+            "$(med "$k")" "$(med "${k}_mean")" "$(med "${k}_p99")" "$(med "${k}_cpu")"
     done
 done
 for who in $servers; do
@@ -202,6 +214,7 @@ for who in $servers; do
     if [[ " $servers " == *" cpp "* ]]; then
         rv=$(ratio "$(med "s_${who}_c4m32")" "$(med s_cpp_c4m32)")
         echo "    req/s (-c4 -m32) / gRPC C++: $rv (goal >= 3): $(meets "$rv" ">=" 3)"
+        echo "    server CPU per request (-c4 -m32), gRPC C++ / ours: $(ratio "$(med s_cpp_c4m32_cpu)" "$(med "s_${who}_c4m32_cpu")")"
         for cm in c4m32 c1m1; do
             for st in mean p99; do
                 a=$(med "s_${who}_${cm}_$st"); b=$(med "s_cpp_${cm}_$st")
@@ -212,6 +225,7 @@ for who in $servers; do
     if [[ " $servers " == *" bare "* ]]; then
         rv=$(ratio "$(med "s_${who}_c4m32")" "$(med s_bare_c4m32)")
         echo "    req/s (-c4 -m32) / bare nghttp2: $rv (goal >= 0.5): $(meets "$rv" ">=" 0.5)"
+        echo "    server CPU per request (-c4 -m32), bare / ours: $(ratio "$(med s_bare_c4m32_cpu)" "$(med "s_${who}_c4m32_cpu")")"
     fi
 done
 if [[ " $servers " == *" cpp "* && " $servers " == *" bare "* ]]; then
