@@ -101,6 +101,8 @@ struct grpc_conn {
     bool dead;                 /* closed; the memory goes in a posted task */
     bool bev_failed;           /* the connect failed at once */
     bool goaway_received;
+    bool in_recv;              /* on_read is feeding nghttp2: flushes wait
+                                * for the end of its input */
     grpc_stream *streams;
     size_t n_streams;
     struct event *keepalive;   /* PING timer */
