@@ -54,6 +54,20 @@ void grpc_stream_posted(grpc_stream *s)
     }
 }
 
+static void free_ref(const void *data, size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    free(ud);
+}
+
+static void free_msg_ref(const void *data, size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    svc_msg_free(ud);
+}
+
 svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
 {
     if (posted)
@@ -68,8 +82,18 @@ svc_code grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
     }
     uint8_t prefix[SVC_GRPC_PREFIX];
     svc_grpc_prefix(prefix, len, gzip);
-    int rc = evbuffer_add(s->out, prefix, sizeof prefix) |
-             evbuffer_add(s->out, zipped ? zipped : data, len);
+    int rc = evbuffer_add(s->out, prefix, sizeof prefix);
+    if (rc == 0 && len >= GRPC_REF_MIN) {
+        /* A large message is handed over by reference, freed once sent:
+         * copying it into a fresh chain cost a third of a streaming
+         * server's CPU (copy and page faults) at 1 MiB. */
+        if (zipped && (rc = evbuffer_add_reference(s->out, zipped, len, free_ref, zipped)) == 0)
+            zipped = NULL;
+        else if (!zipped && (rc = evbuffer_add_reference(s->out, data, len, free_msg_ref, m)) == 0)
+            m = NULL;
+    } else if (rc == 0) {
+        rc = evbuffer_add(s->out, zipped ? zipped : data, len);
+    }
     free(zipped);
     svc_msg_free(m);
     if (rc != 0)
