@@ -7,9 +7,12 @@
 //   grpc_cpp_greeter_client HOST:PORT SECONDS CHANNELS INFLIGHT
 //
 // Prints the line every benchmark program prints (bench/latency.h):
-// "mode=... calls=N seconds=S calls_per_sec=R p50_us=X p99_us=Y failures=F".
+// "mode=... calls=N seconds=S calls_per_sec=R p50_us=X p99_us=Y failures=F",
+// then "client_cpu_us_per_call=X" (the process's CPU time over the run, all
+// threads, user + system, per call).
 // A call fails unless its status is OK and its reply is "Hello world".
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -59,6 +62,14 @@ struct Slot {
 };
 
 void issue(Slot *s);
+
+double cpu_seconds()
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 void on_done(Slot *s, const grpc::Status &st)
 {
@@ -123,6 +134,7 @@ int main(int argc, char **argv)
     Run run;
     run.req.set_name("world");
     std::vector<Slot> slots(static_cast<size_t>(n_channels * in_flight));
+    double cpu0 = cpu_seconds();
     int64_t start = now_ns();
     run.end = start + static_cast<int64_t>(secs * 1e9);
     run.in_flight = static_cast<int>(slots.size());
@@ -147,6 +159,7 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = static_cast<double>(now_ns() - start) / 1e9;
+    double cpu = cpu_seconds() - cpu0;
 
     std::vector<int64_t> all;
     for (Slot &s : slots)
@@ -160,5 +173,7 @@ int main(int argc, char **argv)
                 "failures=%ld\n",
                 mode, all.size(), elapsed, static_cast<double>(all.size()) / elapsed, p50, p99,
                 run.failures.load());
+    std::printf("client_cpu_us_per_call=%.2f\n",
+                all.empty() ? 0.0 : cpu * 1e6 / static_cast<double>(all.size()));
     return 0;
 }

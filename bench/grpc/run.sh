@@ -250,25 +250,27 @@ for r in $(seq 1 "$rounds"); do
         svc-1x128) cmd=("$bin/svc_grpc_client_bench" "grpc://127.0.0.1:$port" "$dur" 1 128 1) ;;
         *) echo "unknown client $who" >&2; exit 1 ;;
         esac
-        line=$(timeout $((dur + 30)) "${cmd[@]}") || line="failed"
+        line=$(timeout $((dur + 30)) "${cmd[@]}" | tr '\n' ' ') || line="failed"
         record "c_$who" "$(field calls_per_sec <<<"$line")"
         record "c_${who}_p50" "$(field p50_us <<<"$line")"
         record "c_${who}_p99" "$(field p99_us <<<"$line")"
+        record "c_${who}_cpu" "$(field client_cpu_us_per_call <<<"$line")"
         printf '    %-10s %s\n' "$who" "$line"
     done
 done
 stop_server "$bare_pid"
 echo "  medians:"
 for who in $clients; do
-    printf '    %-10s %9.0f calls/s  p50 %8.1f us  p99 %8.1f us\n' "$who" "$(med "c_$who")" \
-        "$(med "c_${who}_p50")" "$(med "c_${who}_p99")"
+    printf '    %-10s %9.0f calls/s  p50 %8.1f us  p99 %8.1f us  client CPU %6.2f us/call\n' "$who" \
+        "$(med "c_$who")" "$(med "c_${who}_p50")" "$(med "c_${who}_p99")" "$(med "c_${who}_cpu")"
 done
 if [[ " $clients " == *" cpp "* ]]; then
     for who in $clients; do
         [ "$who" = cpp ] && continue
         rv=$(ratio "$(med "c_$who")" "$(med c_cpp)")
         echo "  $who / gRPC C++ client: calls/s $rv (goal >= 2): $(meets "$rv" ">=" 2);" \
-            "p99 $(med "c_${who}_p99") vs $(med c_cpp_p99) us: ratio $(ratio "$(med "c_${who}_p99")" "$(med c_cpp_p99)")"
+            "p99 $(med "c_${who}_p99") vs $(med c_cpp_p99) us: ratio $(ratio "$(med "c_${who}_p99")" "$(med c_cpp_p99)");" \
+            "client CPU per call, gRPC C++ / ours: $(ratio "$(med c_cpp_cpu)" "$(med "c_${who}_cpu")")"
     done
 fi
 fi
@@ -289,12 +291,18 @@ for r in $(seq 1 "$rounds"); do
         fi
         for kind in down up; do
             for size in 1024 1048576; do
+                t0=$(cpu_ticks "$SERVER_PID")
                 line=$(timeout $((dur + 30)) "$bin/svc_grpc_stream_bench" \
                     "grpc://127.0.0.1:$port" "$kind" "$size" "$dur") || line="failed: $line"
+                t1=$(cpu_ticks "$SERVER_PID")
                 k="st_${srv}_${kind}_$size"
+                n=$(field messages <<<"$line")
+                cpu=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v n="${n:-0}" \
+                    'BEGIN {printf "%.1f", (n > 0) ? t / hz * 1e6 / n : 0}')
                 record "$k" "$(field msgs_per_sec <<<"$line")"
                 record "${k}_mb" "$(field MB_per_sec <<<"$line")"
-                printf '    server %-4s %s\n' "$srv" "$line"
+                record "${k}_cpu" "$cpu"
+                printf '    server %-4s %s server_cpu_us_per_msg=%s\n' "$srv" "$line" "$cpu"
             done
         done
         stop_server "$SERVER_PID"
@@ -306,7 +314,8 @@ for kind in down up; do
         line="    $kind $size B:"
         for srv in $targets; do
             k="st_${srv}_${kind}_$size"
-            line+=$(printf '  server %s %9.0f msg/s %8.1f MB/s' "$srv" "$(med "$k")" "$(med "${k}_mb")")
+            line+=$(printf '  server %s %9.0f msg/s %8.1f MB/s (server CPU %7.1f us/msg)' "$srv" \
+                "$(med "$k")" "$(med "${k}_mb")" "$(med "${k}_cpu")")
         done
         if [ "$targets" = "svc cpp" ]; then
             line+="  (ours/C++ $(ratio "$(med "st_svc_${kind}_$size")" "$(med "st_cpp_${kind}_$size")"))"

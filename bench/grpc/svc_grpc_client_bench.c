@@ -11,12 +11,15 @@
  *
  * URL is grpc://127.0.0.1:PORT; IO_THREADS is the context's event loops
  * (default 1; the clients' connections are spread over them).
- * Prints the bench_report line (bench/latency.h). A call fails unless its
- * status is OK and its reply is "Hello world".
+ * Prints the bench_report line (bench/latency.h), then
+ * "client_cpu_us_per_call=X": the process's CPU time (all threads, user +
+ * system) over the run per call. A call fails unless its status is OK and
+ * its reply is "Hello world".
  */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <svccomm/svccomm.h>
 
 #include "helloworld.pb-c.h"
@@ -41,6 +44,15 @@ typedef struct slot {
 } slot;
 
 static void issue(slot *s);
+
+/* CPU time of the whole process (every thread), user + system. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static bool reply_ok(svc_code code, const svc_msg *resp)
 {
@@ -146,6 +158,7 @@ int main(int argc, char **argv)
     slot *slots = calloc((size_t)n, sizeof *slots);
     if (!slots)
         return 1;
+    double cpu0 = cpu_seconds();
     int64_t start = bench_now();
     r.end = start + (int64_t)(secs * 1e9);
     r.in_flight = r.started = n;
@@ -170,7 +183,10 @@ int main(int argc, char **argv)
     }
     char mode[64];
     snprintf(mode, sizeof mode, "svc-%dx%d-io%d", n_clients, in_flight, io);
+    double cpu = cpu_seconds() - cpu0;
+    size_t calls = r.samples.n;
     bench_report(mode, &r.samples, (double)(bench_now() - start) / 1e9, r.failures);
+    printf("client_cpu_us_per_call=%.2f\n", calls ? cpu * 1e6 / (double)calls : 0.0);
     for (int i = 0; i < n_clients; i++)
         svc_client_free(clients[i]);
     svc_ctx_free(ctx);
