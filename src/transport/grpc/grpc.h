@@ -175,6 +175,7 @@ void grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud);
 #define GRPC_REF_MIN (16 << 10)            /* messages this large are queued by
                                             * reference, not copied */
 #define GRPC_CONN_OUT_HIGH (4 << 20)       /* a connection's unwritten bytes */
+#define GRPC_MAX_SINGLE_IO (256 << 10)     /* bytes read or written per callback */
 #define GRPC_MAX_HEADER_LIST (16 << 10)
 #define GRPC_MAX_CONCURRENT_STREAMS 1000   /* a server's, per connection */
 

@@ -345,6 +345,11 @@ grpc_conn *grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, vo
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, GRPC_CONN_OUT_HIGH / 4, 0);
+    /* libevent reads and writes at most 16 KiB per callback by default:
+     * a 1 MiB message took 64 trips round the loop (epoll_wait, a timer
+     * reset, nghttp2, a flush) on each side. */
+    bufferevent_set_max_single_read(c->bev, GRPC_MAX_SINGLE_IO);
+    bufferevent_set_max_single_write(c->bev, GRPC_MAX_SINGLE_IO);
     if (server) {
         c->keepalive_ns = SERVER_KEEPALIVE_NS;
         arm_keepalive(c, c->keepalive_ns);
