@@ -35,7 +35,7 @@ set -euo pipefail
 build=$(cd "$1" && pwd)
 rounds=${2:-5}
 dur=${DUR:-5}
-servers=${SERVERS:-bare cpp greeter inline pool inline-io2}
+servers=${SERVERS:-bare cpp greeter inline pool inline-io2 pool-io2}
 clients=${CLIENTS:-cpp svc svc-io2 svc-1x128}
 sections=${SECTIONS:-1 2 3}
 bin=$build/bench/grpc
