@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "dlist.h"
@@ -133,6 +134,16 @@ static void *loop_main(void *arg)
 {
     svc_loop *loop = arg;
     current_loop = loop;
+    /* Sockets are written on this thread, by libevent and OpenSSL with
+     * write(2), which cannot pass MSG_NOSIGNAL: a write after the peer's
+     * reset must fail with EPIPE for the transport to see, not raise a
+     * SIGPIPE that ends the application. The signal is the writing
+     * thread's own, so blocking it here leaves the application's handling
+     * of it everywhere else alone. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     event_base_loop(loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
     drain(loop);
     return NULL;

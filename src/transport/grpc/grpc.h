@@ -109,6 +109,8 @@ struct grpc_conn {
     bool bev_failed;           /* the connect failed at once */
     bool goaway_received;
     bool awaiting_settings;    /* server: no preface and SETTINGS yet */
+    bool in_recv;              /* on_read is feeding nghttp2: flushes wait
+                                * for the end of its input */
     grpc_stream *streams;
     size_t n_streams;
     struct event *keepalive;   /* PING timer */
@@ -183,7 +185,10 @@ void svc_grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud);
 #define GRPC_OUT_HIGH (1 << 20)            /* a stream's unsent bytes: close the gate */
 #define GRPC_OUT_LOW (256 << 10)           /* ... reopen it */
 #define GRPC_IN_TRANSIT 32                 /* sends on their way to the loop */
+#define GRPC_REF_MIN (16 << 10)            /* messages this large are queued by
+                                            * reference, not copied */
 #define GRPC_CONN_OUT_HIGH (4 << 20)       /* a connection's unwritten bytes */
+#define GRPC_MAX_SINGLE_IO (256 << 10)     /* bytes read or written per callback */
 #define GRPC_MAX_HEADER_LIST (16 << 10)
 #define GRPC_MAX_CONCURRENT_STREAMS 1000   /* a server's, per connection */
 

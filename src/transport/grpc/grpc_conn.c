@@ -81,7 +81,12 @@ void svc_grpc_conn_close(grpc_conn *c, const char *why)
 
 void svc_grpc_conn_flush(grpc_conn *c)
 {
-    if (c->dead)
+    /* Inside nghttp2_session_mem_recv (an inline handler answering, a
+     * callback starting the next call) on_read flushes once its input is
+     * consumed: one nghttp2_session_send for the whole batch, and only
+     * after nghttp2 has seen the END_STREAM being processed, so a stream
+     * answered at once is not taken for one with its remote half open. */
+    if (c->dead || c->in_recv)
         return;
     int rv = nghttp2_session_send(c->h2);
     if (rv != 0) {
@@ -110,12 +115,14 @@ static void on_read(struct bufferevent *bev, void *arg)
     grpc_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_iovec v[16];
+    c->in_recv = true;
     while (!c->dead && evbuffer_get_length(in) > 0) {
         int n = evbuffer_peek(in, -1, NULL, v, 16);
         size_t total = 0;
         for (int i = 0; i < n && i < 16 && !c->dead; i++) {
             ssize_t rv = nghttp2_session_mem_recv(c->h2, v[i].iov_base, v[i].iov_len);
             if (rv < 0) {
+                c->in_recv = false;
                 svc_grpc_conn_close(c, nghttp2_strerror((int)rv));
                 return;
             }
@@ -123,6 +130,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, total);
     }
+    c->in_recv = false;
     svc_grpc_conn_flush(c);
 }
 
@@ -353,6 +361,11 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, GRPC_CONN_OUT_HIGH / 4, 0);
+    /* libevent reads and writes at most 16 KiB per callback by default:
+     * a 1 MiB message took 64 trips round the loop (epoll_wait, a timer
+     * reset, nghttp2, a flush) on each side. */
+    bufferevent_set_max_single_read(c->bev, GRPC_MAX_SINGLE_IO);
+    bufferevent_set_max_single_write(c->bev, GRPC_MAX_SINGLE_IO);
     if (server) {
         c->keepalive_ns = SERVER_KEEPALIVE_NS;
         arm_keepalive(c, c->keepalive_ns);

@@ -19,12 +19,14 @@
  * is left running into the next.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* codec.h uses svc_call_opts from client.h without including it. */
@@ -118,16 +120,62 @@ static void setup(void)
     /* The context and server live as long as the process. */
 }
 
+/* libFuzzer's -timeout watchdog is a SIGALRM every timeout/2 + 1 seconds,
+ * and poll() is never restarted after a signal: EINTR is no answer from the
+ * server, only a reason to ask again. */
 static void write_all(int fd, const void *p, size_t n)
 {
     const char *b = p;
     while (n > 0) {
         ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             return; /* the server closed first: it may, after a GOAWAY */
         b += w;
         n -= (size_t)w;
     }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A connect() a signal interrupted goes on without us: wait for it. */
+static bool connect_to(int fd, const struct sockaddr_in *to)
+{
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) == 0)
+        return true;
+    if (errno != EINTR)
+        return false;
+    struct pollfd p = {fd, POLLOUT, 0};
+    while (poll(&p, 1, 20000) < 0 && errno == EINTR)
+        ;
+    int err = -1;
+    socklen_t len = sizeof err;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+}
+
+/* Reads until the server closes; false if it has not within 20 s. */
+static bool until_closed(int fd)
+{
+    char buf[65536];
+    int64_t end = now_ms() + 20000;
+    for (int64_t left; (left = end - now_ms()) > 0;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int ready = poll(&p, 1, (int)left);
+        if (ready < 0 && errno != EINTR)
+            return false;
+        if (ready <= 0)
+            continue;
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r == 0 || (r < 0 && errno != EINTR))
+            return true; /* closed, or reset: it may, with our bytes unread */
+    }
+    return false;
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
@@ -143,10 +191,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         abort();
     struct timeval tv = {20, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    /* Thousands of connections a second would use up the ephemeral ports
+     * of one address pair in TIME_WAIT: each comes from its own address in
+     * 127/8 and ends with a reset (below). */
+    static uint32_t next;
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    from.sin_addr.s_addr = htonl(0x7f000000u | (1 + next++ % 0xfffffe));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+    if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
+        !connect_to(fd, &a)) {
+        perror("fuzz_grpc_server: connect");
         abort();
+    }
     if (data[0] < 0xf0) {
         write_all(fd, preface, sizeof preface - 1);
         if (data[0] & 0x40)
@@ -155,17 +212,12 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     write_all(fd, data + 1, size - 1);
     shutdown(fd, SHUT_WR);
     /* The server answers what it can and closes once it saw our end. */
-    char buf[65536];
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 20000) <= 0) {
-            fprintf(stderr, "fuzz_grpc_server: the server did not close the connection\n");
-            abort();
-        }
-        ssize_t r = recv(fd, buf, sizeof buf, 0);
-        if (r <= 0)
-            break;
+    if (!until_closed(fd)) {
+        fprintf(stderr, "fuzz_grpc_server: the server did not close the connection\n");
+        abort();
     }
+    struct linger reset = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     close(fd);
     return 0;
 }

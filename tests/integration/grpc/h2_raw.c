@@ -165,6 +165,18 @@ void h2_close(h2 *c)
     free(c);
 }
 
+void h2_shutdown_write(h2 *c)
+{
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+}
+
+void h2_reset(h2 *c)
+{
+    struct linger now = {1, 0};
+    assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now), 0);
+    h2_close(c);
+}
+
 /* ---- sending requests ---- */
 
 int32_t h2_new_id(h2 *c)

@@ -58,6 +58,11 @@ typedef struct h2 h2;
  * preface and SETTINGS and waits for the server's SETTINGS. */
 h2 *h2_open(int port, int flags);
 void h2_close(h2 *c);
+/* Ends our direction of the TCP connection (FIN); the server may still
+ * write. */
+void h2_shutdown_write(h2 *c);
+/* Closes with a TCP reset (RST) instead of FIN, as a crashed client does. */
+void h2_reset(h2 *c);
 
 /* Raw bytes and raw frames. */
 void h2_write(h2 *c, const void *p, size_t n);

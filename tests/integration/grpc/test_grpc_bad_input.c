@@ -492,6 +492,21 @@ static bool heap_back(size_t limit)
     return heap_in_use() <= limit;
 }
 
+/* Waits until the flood handlers made no message for half a second: each
+ * has reached its closed gate (under TSan a second is not enough for 100 of
+ * them to get there). At most 10 s. */
+static void flood_settled(void)
+{
+    int sent = test_service_flood_sent();
+    for (int i = 0; i < 20; i++) {
+        usleep(500000);
+        int now = test_service_flood_sent();
+        if (now == sent)
+            return;
+        sent = now;
+    }
+}
+
 static void flood_to_a_reader_that_never_reads(void **state)
 {
     (void)state;
@@ -513,7 +528,7 @@ static void flood_to_a_reader_that_never_reads(void **state)
      * of two, at worst twice the bytes; each handler has its own 64 KiB
      * buffer; the connection holds at most GRPC_CONN_OUT_HIGH. Unbounded
      * would be 100 x 1000 x 64 KiB = 6 GiB. */
-    sleep(1);
+    flood_settled();
     size_t per_stream = 2 * (GRPC_OUT_HIGH + 2 * (size_t)FLOOD_SIZE) + FLOOD_SIZE;
     size_t bound = FLOOD_STREAMS * per_stream + GRPC_CONN_OUT_HIGH;
     size_t grown = heap_in_use() - before;
@@ -573,6 +588,53 @@ static void stalled_clients(void **state)
     server_answers();
 }
 
+static bool some_data(h2 *c, void *arg)
+{
+    return h2_result(c, *(int32_t *)arg)->data_len > 0;
+}
+
+/* A client that ends its direction of the connection (FIN) with a call in
+ * flight: the server closes the connection at once, as gRPC's servers end
+ * a transport whose input ended, rather than wait for a peer that can no
+ * longer send. */
+static void half_closed_client(void **state)
+{
+    (void)state;
+    h2 *c = h2_open(port, 0);
+    int32_t id = h2_call(c, "/test.Stream/Echo", NULL, false);
+    h2_message(c, id, 0, "one", 3, false);
+    assert_true(h2_wait(c, 5000, some_data, &id)); /* its handler runs */
+    h2_shutdown_write(c);
+    assert_true(h2_wait_closed(c, 2000));
+    h2_close(c);
+    server_answers();
+}
+
+/* Clients that vanish (TCP reset) while the server is writing to them:
+ * the connection goes, the server does not. A reset after the client's FIN
+ * makes the server's next write fail with EPIPE and raise SIGPIPE at the
+ * writing thread, which ended the whole process until the I/O threads
+ * blocked it. */
+static void reset_while_the_server_writes(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 20; i++) {
+        h2 *c = h2_open(port, 0);
+        int32_t id = h2_call(c, "/test.Stream/Flood", NULL, false);
+        h2_message(c, id, 0, "100000 16384", 12, true);
+        assert_true(h2_wait(c, 5000, some_data, &id));
+        /* 16 MiB more window and no reading: the socket's buffers fill
+         * and the server has writes pending when the reset comes. */
+        const uint8_t more[4] = {0, 0xff, 0xff, 0xff};
+        h2_frame(c, H2_WINDOW_UPDATE, 0, id, more, 4);
+        usleep(20000);
+        if (i % 2)
+            h2_shutdown_write(c); /* FIN first: the server's socket is in CLOSE_WAIT */
+        h2_reset(c);
+    }
+    server_answers();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +652,8 @@ int main(void)
         cmocka_unit_test(too_many_streams),
         cmocka_unit_test(flood_to_a_reader_that_never_reads),
         cmocka_unit_test(stalled_clients),
+        cmocka_unit_test(half_closed_client),
+        cmocka_unit_test(reset_while_the_server_writes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
