@@ -90,12 +90,13 @@ static bool drive(dns_res *r, query_state *q)
             return false;
         }
         ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        int bits = ares_getsock(r->ch, socks, ARES_GETSOCK_MAXNUM);
+        /* The bits by hand: c-ares's macros shift a signed 1 into bit 31. */
+        unsigned bits = (unsigned)ares_getsock(r->ch, socks, ARES_GETSOCK_MAXNUM);
         struct pollfd pfd[ARES_GETSOCK_MAXNUM];
         nfds_t n = 0;
-        for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-                               (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+            short ev = (short)((bits & 1u << i ? POLLIN : 0) |
+                               (bits & 1u << (i + ARES_GETSOCK_MAXNUM) ? POLLOUT : 0));
             if (ev)
                 pfd[n++] = (struct pollfd){.fd = socks[i], .events = ev};
         }
