@@ -27,16 +27,7 @@ static const char *dir(void)
 static int group_setup(void **state)
 {
     (void)state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/dns_main.port", dir());
-    FILE *f = fopen(path, "r");
-    int port = 0;
-    if (!f || fscanf(f, "%d", &port) != 1) {
-        fprintf(stderr, "no dnsmasq fixture: %s is missing (dnsmasq-base installed?)\n", path);
-        return -1;
-    }
-    fclose(f);
-    snprintf(server, sizeof server, "dns://127.0.0.1:%d", port);
+    snprintf(server, sizeof server, "dns://127.0.0.1:%d", disc_fixture_port("dns_main"));
     svc_ctx_config cfg;
     svc_ctx_config_init(&cfg);
     ops = svc_resolver_find(server);
@@ -135,14 +126,9 @@ static void missing_names(void **state)
 
 static void write_hosts(const char *text)
 {
-    char path[512], tmp[520];
+    char path[512];
     snprintf(path, sizeof path, "%s/dns_hosts/plain", dir());
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    assert_int_equal(rename(tmp, path), 0);
+    disc_write_file(path, text);
 }
 
 /* A queries for plain.svc.test the server has logged so far. */
