@@ -13,6 +13,26 @@
  *                                                          (not in this build yet)
  *   etcd://127.0.0.1:2379                                  etcd v3, watched
  *
+ * static: each endpoint is URL[;weight=N][;zone=Z][;id=I][;md.KEY=VALUE]...
+ * (weight 1..4294967295, default 1); the inline and $VAR forms separate
+ * endpoints with ',', a file puts one per line ('#' starts a comment line),
+ * so a URL holding a comma (a NATS cluster) needs a file. Bad input fails
+ * start() (inline, $VAR) or is reported as an update naming the endpoint
+ * and line (file). The file is checked once a second.
+ *
+ * dns: options as query parameters: scheme= (URL scheme of the endpoints,
+ * default grpc), port= (for A/AAAA answers, default 443), min_interval=
+ * (seconds, default 30). For service NAME: SRV records of
+ * _<scheme>._tcp.NAME (of NAME itself when it starts with '_'), lowest
+ * priority only, SRV weight (0 counts as 1) and port; else NAME's A/AAAA
+ * records. Looked up again when the smallest TTL ends, or on resolve_now(),
+ * never twice within min_interval.
+ *
+ * etcd: etcd://host:port[,host:port...]; instance ID of service S is the
+ * key /svc/S/ID holding {"url":..., "id":..., "zone":..., "weight":N,
+ * "metadata":{"k":"v"}} (url required). Malformed values are skipped with
+ * a warning. See docs/discovery.md.
+ *
  * Servers put themselves in a registry with svc_server_register().
  *
  * Threads: every function here may be called from any thread.

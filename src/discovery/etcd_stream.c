@@ -19,6 +19,8 @@ void svc_json_stream_free(svc_json_stream *s)
 
 static svc_code append(svc_json_stream *s, const char *p, size_t n)
 {
+    if (n == 0)
+        return SVC_OK;
     if (s->len + n > SVC_JSON_STREAM_MAX)
         return svc_fail(SVC_INTERNAL, "etcd: a watch message over %u bytes", SVC_JSON_STREAM_MAX);
     if (s->len + n > s->cap) {
@@ -85,7 +87,8 @@ svc_code svc_json_stream_feed(svc_json_stream *s, const char *p, size_t n,
     }
     if (rc != SVC_OK)
         return rc;
-    memmove(s->buf, s->buf + start, s->len - start);
+    if (start)
+        memmove(s->buf, s->buf + start, s->len - start);
     s->len -= start;
     s->scanned -= start;
     return SVC_OK;

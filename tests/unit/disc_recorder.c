@@ -1,7 +1,10 @@
 /* Resolver update recorder for the discovery tests (disc_recorder.h). */
 #include "disc_recorder.h"
 
+#include "cmocka_all.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -98,4 +101,30 @@ const svc_endpoint_info *disc_find(disc_recorder *r, const char *url)
     const svc_endpoint_info *e = find_locked(r, url);
     pthread_mutex_unlock(&r->mu);
     return e;
+}
+
+void disc_write_file(const char *path, const char *text)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+int disc_fixture_port(const char *name)
+{
+    const char *dir = getenv("DISC_DIR");
+    if (!dir)
+        fail_msg("DISC_DIR is not set: run the test through ctest");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.port", dir, name);
+    FILE *f = fopen(path, "r");
+    int port = 0;
+    if (!f || fscanf(f, "%d", &port) != 1)
+        fail_msg("no %s fixture: %s is missing (is its server installed?)", name, path);
+    fclose(f);
+    return port;
 }

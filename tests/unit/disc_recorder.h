@@ -1,5 +1,6 @@
-/* Test helper: records a resolver's updates and waits for the ones a test
- * expects, each wait bounded in time. */
+/* Discovery test helpers: a recorder of a resolver's updates that waits for
+ * the ones a test expects (each wait bounded in time), file writes as
+ * config tools make them, and the ports of the registry fixtures. */
 #ifndef SVC_TEST_DISC_RECORDER_H
 #define SVC_TEST_DISC_RECORDER_H
 
@@ -37,5 +38,12 @@ bool disc_updates_over(disc_recorder *r, const void *n);   /* const int *: more 
 /* The last list's entry with this URL, or NULL (call under no lock, after
  * the updates settled). */
 const svc_endpoint_info *disc_find(disc_recorder *r, const char *url);
+
+/* Writes `text` to `path` aside and renames it over, as editors and
+ * config tools do. */
+void disc_write_file(const char *path, const char *text);
+/* The port fixture `name` wrote to $DISC_DIR/NAME.port; fails the test
+ * when the fixture is missing. */
+int disc_fixture_port(const char *name);
 
 #endif

@@ -227,18 +227,6 @@ static void env_var(void **state)
     assert_string_equal(disc_find(&f->rec, "grpc://b:2")->id, "b");
 }
 
-static void write_file(const char *path, const char *text)
-{
-    /* Written aside and renamed over, as editors and config tools do. */
-    char tmp[80];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
 static void watched_file(void **state)
 {
     fixture *f = *state;
@@ -250,16 +238,16 @@ static void watched_file(void **state)
     assert_int_equal(f->rec.code, SVC_NOT_FOUND);
     assert_non_null(strstr(f->rec.msg, f->path));
 
-    write_file(f->path, "grpc://127.0.0.1:1\n");
+    disc_write_file(f->path, "grpc://127.0.0.1:1\n");
     assert_true(disc_recorder_wait(&f->rec, 3000, disc_has_n, &one));
-    write_file(f->path, "grpc://127.0.0.1:1\n# another\ngrpc://127.0.0.1:2;weight=4\n"
+    disc_write_file(f->path, "grpc://127.0.0.1:1\n# another\ngrpc://127.0.0.1:2;weight=4\n"
                         "grpc://127.0.0.1:3\n");
     assert_true(disc_recorder_wait(&f->rec, 3000, disc_has_n, &three));
     assert_int_equal(disc_find(&f->rec, "grpc://127.0.0.1:2")->weight, 4);
 
     /* Broken: a failure naming the item and line; the list stays. */
     int before = f->rec.updates;
-    write_file(f->path, "grpc://127.0.0.1:1\ngrpc://127.0.0.1:2;weight=none\n");
+    disc_write_file(f->path, "grpc://127.0.0.1:1\ngrpc://127.0.0.1:2;weight=none\n");
     assert_true(disc_recorder_wait(&f->rec, 3000, disc_failed, NULL));
     assert_int_equal(f->rec.code, SVC_INVALID_ARGUMENT);
     assert_non_null(strstr(f->rec.msg, "grpc://127.0.0.1:2;weight=none"));
@@ -269,12 +257,12 @@ static void watched_file(void **state)
 
     /* Fixed again, to the same list as before the breakage: sent, since
      * the client last heard of a failure. */
-    write_file(f->path, "grpc://127.0.0.1:1\ngrpc://127.0.0.1:2;weight=4\ngrpc://127.0.0.1:3\n");
+    disc_write_file(f->path, "grpc://127.0.0.1:1\ngrpc://127.0.0.1:2;weight=4\ngrpc://127.0.0.1:3\n");
     assert_true(disc_recorder_wait(&f->rec, 3000, disc_has_n, &three));
 
     /* Rewritten with the same endpoints in another order: nothing sent. */
     before = f->rec.updates;
-    write_file(f->path, "grpc://127.0.0.1:3\ngrpc://127.0.0.1:2;weight=4\ngrpc://127.0.0.1:1\n");
+    disc_write_file(f->path, "grpc://127.0.0.1:3\ngrpc://127.0.0.1:2;weight=4\ngrpc://127.0.0.1:1\n");
     f->ops->resolve_now(f->state);
     assert_false(disc_recorder_wait(&f->rec, 1500, disc_updates_over, &before));
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../unit/disc_recorder.h"
 #include "discovery/etcd_http.h"
 #include "discovery/etcd_json.h"
 
@@ -21,14 +22,7 @@ static const char *env(const char *name)
 
 void etcd_registry_url(const char *name, char *out, size_t size)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.port", env("DISC_DIR"), name);
-    FILE *f = fopen(path, "r");
-    int port = 0;
-    if (!f || fscanf(f, "%d", &port) != 1)
-        fail_msg("no etcd fixture: %s is missing (etcd-server installed?)", path);
-    fclose(f);
-    snprintf(out, size, "etcd://127.0.0.1:%d", port);
+    snprintf(out, size, "etcd://127.0.0.1:%d", disc_fixture_port(name));
 }
 
 void etcd_raw_put(const char *registry, const char *key, const char *value)

@@ -6,8 +6,7 @@
 #include <stdint.h>
 #include <svccomm/svccomm.h>
 
-/* "etcd://127.0.0.1:PORT" of fixture `name` (its port file under
- * $DISC_DIR); fails the test when the fixture is missing. */
+/* "etcd://127.0.0.1:PORT" of fixture `name`. */
 void etcd_registry_url(const char *name, char *out, size_t size);
 /* Puts `value` under `key` as is (no lease). */
 void etcd_raw_put(const char *registry, const char *key, const char *value);
