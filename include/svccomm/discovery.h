@@ -10,7 +10,6 @@
  *   static:@/etc/orders.endpoints                          a file, re-read on change
  *   static:$ORDERS_ENDPOINTS                               an environment variable
  *   dns://127.0.0.1:5353   or  dns:                        SRV, then A/AAAA records
- *                                                          (not in this build yet)
  *   etcd://127.0.0.1:2379                                  etcd v3, watched
  *
  * static: each endpoint is URL[;weight=N][;zone=Z][;id=I][;md.KEY=VALUE]...
