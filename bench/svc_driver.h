@@ -23,6 +23,10 @@ typedef struct bench_target {
     const svc_msg *req; /* NULL = empty request */
     /* Whether a call succeeded; NULL: its status is OK. */
     bool (*reply_ok)(svc_code code, const svc_msg *resp);
+    /* Optional: told of every call as it ends (any thread, before the
+     * reply is freed), for benchmarks that look at more than latency. */
+    void (*observe)(void *arg, int64_t start_ns, int64_t end_ns, bool ok, const svc_msg *resp);
+    void *observe_arg;
 } bench_target;
 
 typedef struct bench_run {
@@ -49,6 +53,8 @@ static void bench_on_reply(svc_code code, svc_msg *resp, void *ud)
     bench_run *r = s->r;
     int64_t now = bench_now();
     bool ok = r->t->reply_ok ? r->t->reply_ok(code, resp) : code == SVC_OK;
+    if (r->t->observe)
+        r->t->observe(r->t->observe_arg, s->start, now, ok, resp);
     svc_msg_free(resp);
     pthread_mutex_lock(&r->mu);
     bench_add(&r->samples, now - s->start);

@@ -96,7 +96,12 @@ typedef struct svc_retry_policy {
 
 /* gRPC's retry throttling: each failure takes a token, each success gives
  * token_ratio back; retries and hedges only while more than half the
- * tokens are left, so retries cannot multiply load in an outage. */
+ * tokens are left, so retries cannot multiply load in an outage. A failure
+ * no server saw (connection refused, stream refused) takes none and is
+ * retried elsewhere regardless. max_tokens / 2 is how many failures in a
+ * burst are retried before throttling starts: when an instance dies, every
+ * call in flight on it fails at once, so a client keeping many calls in
+ * flight wants more than the default. */
 typedef struct svc_retry_budget {
     double max_tokens;  /* 0 = 10 */
     double token_ratio; /* 0 = 0.1 */

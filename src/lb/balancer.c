@@ -236,10 +236,12 @@ void svc_balancer_outcome(svc_balancer *b, svc_endpoint *e, svc_code code, bool 
      * stick to the endpoint for seconds. */
     if (code != SVC_CANCELLED && latency_ns >= 0)
         svc_peak_ewma_observe(&e->ewma, latency_ns, now);
+    /* A request no server saw loaded no server: it neither takes a token
+     * nor needs one to go elsewhere (gRPC's transparent retries). */
     if (code == SVC_OK)
         svc_retry_tokens_success(&b->tokens);
-    else if (code == SVC_UNAVAILABLE || code == SVC_DEADLINE_EXCEEDED ||
-             code == SVC_RESOURCE_EXHAUSTED || code == SVC_INTERNAL)
+    else if (!unprocessed && (code == SVC_UNAVAILABLE || code == SVC_DEADLINE_EXCEEDED ||
+                              code == SVC_RESOURCE_EXHAUSTED || code == SVC_INTERNAL))
         svc_retry_tokens_failure(&b->tokens);
     size_t n;
     pthread_rwlock_rdlock(&b->set_lock);

@@ -272,7 +272,7 @@ static void attempt_done(svc_code code, svc_msg *resp, void *ud)
     svc_balancer_unref_later(b, a->ep);
 
     if (answered || !resp || code == SVC_OK || !retryable(lc, code, resp) ||
-        !svc_retry_tokens_allow(&b->tokens)) {
+        (!resp->unprocessed && !svc_retry_tokens_allow(&b->tokens))) {
         answer(lc, resp); /* a hedge that failed for good ends the call too */
         call_unref(lc);   /* the attempt's */
         return;

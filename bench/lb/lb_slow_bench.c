@@ -1,0 +1,83 @@
+/*
+ * lb_slow_bench: one instance out of three answers ten times slower than
+ * the others (greeter --delay-ms 10 against 1); how round_robin,
+ * least_request and peak_ewma cope. Each run keeps 8 calls in flight on a
+ * svc:// client for a few seconds; the policies take turns round after
+ * round (so a noisy moment hurts all of them alike), and the medians of
+ * p50, p99 and the slow instance's share are printed with each policy's
+ * p99 as a ratio of round_robin's.
+ *
+ *   lb_slow_bench GREETER [seconds per run, default 2] [rounds, default 5]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lb_bench_client.h"
+
+#define IN_FLIGHT 8
+#define MAX_ROUNDS 20
+
+static const char *const policies[] = {"round_robin", "least_request", "peak_ewma"};
+enum { N_POLICIES = sizeof policies / sizeof *policies };
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: lb_slow_bench GREETER [seconds] [rounds]\n");
+        return 2;
+    }
+    double secs = argc > 2 ? atof(argv[2]) : 2.0;
+    int rounds = argc > 3 ? atoi(argv[3]) : 5;
+    if (secs <= 0 || secs > 60 || rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "lb_slow_bench: 0 < seconds <= 60, 1 <= rounds <= %d\n", MAX_ROUNDS);
+        return 2;
+    }
+    const char *const ids[] = {"fast1", "fast2", "slow3"};
+    bench_instance in[3];
+    for (int i = 0; i < 3; i++)
+        bench_instance_start(&in[i], argv[1], ids[i], i == 2 ? 10 : 1);
+
+    svc_ctx *ctx = NULL;
+    if (svc_ctx_new(NULL, &ctx) != SVC_OK)
+        return 1;
+    double p50[N_POLICIES][MAX_ROUNDS], p99[N_POLICIES][MAX_ROUNDS], slow[N_POLICIES][MAX_ROUNDS];
+    lb_records rs;
+    lb_records_init(&rs);
+    for (int round = 0; round < rounds; round++)
+        for (int p = 0; p < N_POLICIES; p++) {
+            svc_lb_opts lb;
+            svc_lb_opts_init(&lb);
+            lb.policy = policies[p];
+            svc_client *c = lb_bench_client(ctx, in, ids, 3, &lb);
+            rs.n = 0;
+            bench_target t = {.client = c,
+                              .method = "helloworld.Greeter/SayHello",
+                              .observe = lb_records_observe,
+                              .observe_arg = &rs};
+            char mode[64];
+            snprintf(mode, sizeof mode, "%s/round%d", policies[p], round + 1);
+            bench_drive(&t, mode, secs, IN_FLIGHT);
+            size_t n_slow = 0;
+            for (size_t i = 0; i < rs.n; i++)
+                n_slow += rs.r[i].server == '3';
+            p50[p][round] = lb_records_quantile_us(&rs, 0, rs.n, 0.50);
+            p99[p][round] = lb_records_quantile_us(&rs, 0, rs.n, 0.99);
+            slow[p][round] = rs.n ? 100.0 * (double)n_slow / (double)rs.n : 0;
+            svc_client_free(c);
+        }
+    printf("\none slow instance of three (10 ms vs 1 ms), %d in flight, medians of %d rounds of %.1f s\n",
+           IN_FLIGHT, rounds, secs);
+    printf("%-14s %10s %10s %14s %16s\n", "policy", "p50_ms", "p99_ms", "slow_share_%",
+           "p99_vs_rr");
+    double rr_p99 = lb_median(p99[0], rounds);
+    for (int p = 0; p < N_POLICIES; p++) {
+        double m99 = lb_median(p99[p], rounds);
+        printf("%-14s %10.2f %10.2f %14.1f %16.2f\n", policies[p], lb_median(p50[p], rounds) / 1000,
+               m99 / 1000, lb_median(slow[p], rounds), rr_p99 > 0 ? m99 / rr_p99 : 0);
+    }
+    lb_records_fini(&rs);
+    svc_ctx_free(ctx);
+    for (int i = 0; i < 3; i++)
+        bench_instance_stop(&in[i], SIGTERM);
+    return 0;
+}
