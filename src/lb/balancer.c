@@ -212,6 +212,7 @@ static void on_update(void *ud, svc_code code, const char *message, const svc_en
     if (rc == SVC_OK) {
         b->eps = fresh;
         b->n_eps = k;
+        atomic_store_explicit(&b->n_eps_now, k, memory_order_relaxed);
         b->last_error[0] = '\0';
     } else {
         snprintf(b->last_error, sizeof b->last_error, "policy %s: %s", b->policy->name,
@@ -243,10 +244,7 @@ void svc_balancer_outcome(svc_balancer *b, svc_endpoint *e, svc_code code, bool 
     else if (!unprocessed && (code == SVC_UNAVAILABLE || code == SVC_DEADLINE_EXCEEDED ||
                               code == SVC_RESOURCE_EXHAUSTED || code == SVC_INTERNAL))
         svc_retry_tokens_failure(&b->tokens);
-    size_t n;
-    pthread_rwlock_rdlock(&b->set_lock);
-    n = b->n_eps;
-    pthread_rwlock_unlock(&b->set_lock);
+    size_t n = atomic_load_explicit(&b->n_eps_now, memory_order_relaxed);
     if (svc_outlier_record(&b->outlier, &e->ejection, code, n, now)) {
         svc_counter_add(e->ejections, 1);
         svc_log_warn(b->ctx, "lb", "service %s: ejected %s after failures in a row (%s)",
@@ -269,13 +267,13 @@ static void retry_defaults(svc_retry_policy *p)
 void svc_balancer_retry_policy(svc_balancer *b, const char *method, svc_retry_policy *out)
 {
     *out = b->opts.retry;
-    pthread_rwlock_rdlock(&b->set_lock);
-    if (b->method_retry.count) {
+    if (atomic_load_explicit(&b->any_method_retry, memory_order_acquire)) {
+        pthread_rwlock_rdlock(&b->set_lock);
         const svc_retry_policy *p = svc_strmap_get(&b->method_retry, method, strlen(method));
         if (p)
             *out = *p;
+        pthread_rwlock_unlock(&b->set_lock);
     }
-    pthread_rwlock_unlock(&b->set_lock);
     retry_defaults(out);
 }
 
@@ -295,6 +293,8 @@ svc_code svc_client_set_retry(svc_client *c, const char *method, const svc_retry
     pthread_rwlock_wrlock(&b->set_lock);
     free(svc_strmap_remove(&b->method_retry, method));
     svc_code rc = svc_strmap_put(&b->method_retry, method, copy);
+    if (rc == SVC_OK)
+        atomic_store_explicit(&b->any_method_retry, true, memory_order_release);
     pthread_rwlock_unlock(&b->set_lock);
     if (rc)
         free(copy);

@@ -41,6 +41,11 @@ typedef struct svc_balancer {
     svc_endpoint **eps; /* the current set, one reference each */
     size_t n_eps;
     svc_strmap method_retry; /* method -> svc_retry_policy (copy) */
+    /* Read without the lock by every call: n_eps as of the last update
+     * (for outlier detection's percentages), and whether method_retry
+     * holds anything (most clients never set a per-method policy). */
+    atomic_size_t n_eps_now;
+    atomic_bool any_method_retry;
 
     /* The first resolver answer, which svc_client_new waits for, and
      * endpoint frees queued on the pool, which svc_client_free waits for

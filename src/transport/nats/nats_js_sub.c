@@ -152,13 +152,15 @@ svc_code svc_nats_js_subscribe(nats_channel *ch, svc_sub *sub)
     nats_sub *s = svc_nats_sub_new(sub, NULL, &ch->events, true);
     if (!s)
         return svc_fail_oom();
+    /* Before the first event can arrive: settling one finds its
+     * subscription here (svc_nats_event_settle). */
+    sub->tdata = s;
     rc = start(js, s, &so);
     if (rc) {
+        sub->tdata = NULL;
         svc_nats_sub_stop(s);
-        return rc;
     }
-    sub->tdata = s;
-    return SVC_OK;
+    return rc;
 }
 
 svc_code svc_nats_event_settle(svc_event *ev, svc_settle how, int64_t delay_ms)

@@ -73,14 +73,18 @@ check "stream created by a raw client" 0 $?
 "$BIN_DIR/svc-pub" --persistent --id a "$url" clijs.x 'first again'
 "$BIN_DIR/svc-pub" --async --persistent --count 3 "$url" clijs.y 'n{n}'
 check "async persistent publishes confirmed" 0 $?
-got=$("$BIN_DIR/svc-sub" --stream CLIJS --durable d1 --ack --count 4 --timeout 10s "$url" 'clijs.>' 2>/dev/null)
+got=$("$BIN_DIR/svc-sub" --stream CLIJS --durable d1 --ack --count 4 --timeout 10s "$url" 'clijs.>' 2>>"$tmp/js.err")
 check "durable consumer: duplicate dropped, 4 events" 4 "$(wc -l <<<"$got")"
 check_contains "first event" '"data":"first"' "$(head -n 1 <<<"$got")"
 check_contains "Nats-Msg-Id visible" '"nats-msg-id":"a"' "$(head -n 1 <<<"$got")"
-"$BIN_DIR/svc-sub" --stream CLIJS --durable d1 --ack --count 1 --timeout 1s "$url" 'clijs.>' >/dev/null 2>&1
+"$BIN_DIR/svc-sub" --stream CLIJS --durable d1 --ack --count 1 --timeout 1s "$url" 'clijs.>' >/dev/null 2>>"$tmp/js.err"
 check "the durable resumes: nothing left (DEADLINE_EXCEEDED)" 4 $?
-got=$("$BIN_DIR/svc-sub" --stream CLIJS --durable p1 --pull --ack --count 4 --timeout 10s "$url" 'clijs.>' 2>/dev/null)
+got=$("$BIN_DIR/svc-sub" --stream CLIJS --durable p1 --pull --ack --count 4 --timeout 10s "$url" 'clijs.>' 2>>"$tmp/js.err")
 check "pull consumer reads the stream" 4 "$(wc -l <<<"$got")"
+
+# A consumer killed by a sanitizer would look like a short stream.
+check "consumers' logs have no sanitizer report" 0 \
+    "$(grep -cE 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$tmp/js.err")"
 
 # The greeter stops cleanly on SIGTERM (under a sanitizer: with no report).
 kill -TERM "$greeter"
