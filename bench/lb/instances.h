@@ -19,7 +19,7 @@ typedef struct bench_instance {
     char url[256];
 } bench_instance;
 
-/* Starts `greeter --listen grpc://127.0.0.1:0 --id ID --threads 16
+/* Starts `greeter --listen grpc://127.0.0.1:0 --id ID --workers 16
  * [--delay-ms DELAY]` and waits for its URL. Exits the program on failure:
  * a benchmark without its servers has nothing to say. */
 static inline void bench_instance_start(bench_instance *in, const char *greeter, const char *id,
@@ -37,7 +37,7 @@ static inline void bench_instance_start(bench_instance *in, const char *greeter,
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        execl(greeter, greeter, "--listen", "grpc://127.0.0.1:0", "--id", id, "--threads", "16",
+        execl(greeter, greeter, "--listen", "grpc://127.0.0.1:0", "--id", id, "--workers", "16",
               "--delay-ms", delay, (char *)NULL);
         _exit(127);
     }

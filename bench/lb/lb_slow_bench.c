@@ -1,20 +1,25 @@
 /*
  * lb_slow_bench: one instance out of three answers ten times slower than
- * the others (greeter --delay-ms 10 against 1); how round_robin,
- * least_request and peak_ewma cope. Each run keeps 8 calls in flight on a
+ * the others (greeter --delay-ms 10 against 1, each with workers enough
+ * that the delay is latency, not a lack of capacity); how round_robin,
+ * least_request and peak_ewma cope. Each run keeps N calls in flight on a
  * svc:// client for a few seconds; the policies take turns round after
  * round (so a noisy moment hurts all of them alike), and the medians of
  * p50, p99 and the slow instance's share are printed with each policy's
  * p99 as a ratio of round_robin's.
  *
  *   lb_slow_bench GREETER [seconds per run, default 2] [rounds, default 5]
+ *                 [calls in flight, default 4]
+ *
+ * The more calls in flight, the more a policy weighing in-flight counts
+ * sends to the slow instance on purpose (its queue is then no longer than
+ * the fast ones'), and once its share passes 1 % the p99 is its latency.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "lb_bench_client.h"
 
-#define IN_FLIGHT 8
 #define MAX_ROUNDS 20
 
 static const char *const policies[] = {"round_robin", "least_request", "peak_ewma"};
@@ -23,13 +28,16 @@ enum { N_POLICIES = sizeof policies / sizeof *policies };
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: lb_slow_bench GREETER [seconds] [rounds]\n");
+        fprintf(stderr, "usage: lb_slow_bench GREETER [seconds] [rounds] [in flight]\n");
         return 2;
     }
     double secs = argc > 2 ? atof(argv[2]) : 2.0;
     int rounds = argc > 3 ? atoi(argv[3]) : 5;
-    if (secs <= 0 || secs > 60 || rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "lb_slow_bench: 0 < seconds <= 60, 1 <= rounds <= %d\n", MAX_ROUNDS);
+    int in_flight = argc > 4 ? atoi(argv[4]) : 4;
+    if (secs <= 0 || secs > 60 || rounds < 1 || rounds > MAX_ROUNDS || in_flight < 1 ||
+        in_flight > 64) {
+        fprintf(stderr, "lb_slow_bench: 0 < seconds <= 60, 1 <= rounds <= %d, 1 <= in flight <= 64\n",
+                MAX_ROUNDS);
         return 2;
     }
     const char *const ids[] = {"fast1", "fast2", "slow3"};
@@ -56,7 +64,7 @@ int main(int argc, char **argv)
                               .observe_arg = &rs};
             char mode[64];
             snprintf(mode, sizeof mode, "%s/round%d", policies[p], round + 1);
-            bench_drive(&t, mode, secs, IN_FLIGHT);
+            bench_drive(&t, mode, secs, in_flight);
             size_t n_slow = 0;
             for (size_t i = 0; i < rs.n; i++)
                 n_slow += rs.r[i].server == '3';
@@ -66,7 +74,7 @@ int main(int argc, char **argv)
             svc_client_free(c);
         }
     printf("\none slow instance of three (10 ms vs 1 ms), %d in flight, medians of %d rounds of %.1f s\n",
-           IN_FLIGHT, rounds, secs);
+           in_flight, rounds, secs);
     printf("%-14s %10s %10s %14s %16s\n", "policy", "p50_ms", "p99_ms", "slow_share_%",
            "p99_vs_rr");
     double rr_p99 = lb_median(p99[0], rounds);

@@ -4,13 +4,15 @@
  *
  *   greeter --listen http://127.0.0.1:8080 --listen inproc://greeter [--id g1]
  *           [--cert server.pem --key server.key [--ca ca.pem --verify-client]]
- *           [--threads N] [--delay-ms N]
+ *           [--threads N] [--workers N] [--delay-ms N]
  *           [--register REGISTRY --service NAME [--weight N] [--zone Z] [--ttl S]]
  *
  * Prints "listening on <url>" for each listener once it is up. --register
  * puts every listener in a registry (etcd://127.0.0.1:2379, ...) as an
  * instance of NAME (id = --id), removed again at SIGTERM. --delay-ms makes
- * SayHello answer that much later (a slow instance, for load balancers).
+ * SayHello answer that much later (a slow instance, for load balancers);
+ * the wait holds a worker, so give a slow instance --workers enough for
+ * its calls in flight unless it should be short of capacity too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +109,8 @@ static void hello_route(svc_call *call, void *ud)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: greeter --listen URL [--listen URL]... [--id ID] [--threads N] [--delay-ms N]\n"
+            "usage: greeter --listen URL [--listen URL]... [--id ID] [--threads N] [--workers N]\n"
+            "               [--delay-ms N]\n"
             "               [--cert FILE --key FILE [--ca FILE --verify-client]]\n"
             "               [--register REGISTRY --service NAME [--weight N] [--zone Z] [--ttl S]]\n");
     exit(2);
@@ -118,6 +121,8 @@ int main(int argc, char **argv)
     const char *listen[16];
     size_t n_listen = 0;
     svc_listen_opts lo = {0};
+    svc_ctx_config cfg;
+    svc_ctx_config_init(&cfg);
     svc_register_opts ro = {0};
     const char *v, *registry = NULL, *service = NULL;
     for (int i = 1; i < argc; i++) {
@@ -133,6 +138,8 @@ int main(int argc, char **argv)
             lo.tls.ca_file = v;
         else if (arg_value(argc, argv, &i, "--threads", &v))
             lo.threads = (unsigned)atoi(v);
+        else if (arg_value(argc, argv, &i, "--workers", &v))
+            cfg.workers = (unsigned)atoi(v);
         else if (arg_value(argc, argv, &i, "--delay-ms", &v))
             delay_ms = atoi(v);
         else if (arg_value(argc, argv, &i, "--register", &v))
@@ -157,7 +164,7 @@ int main(int argc, char **argv)
     block_signals();
     svc_ctx *ctx = NULL;
     svc_server *srv = NULL;
-    svc_code rc = svc_ctx_new(NULL, &ctx);
+    svc_code rc = svc_ctx_new(&cfg, &ctx);
     if (rc == SVC_OK)
         rc = svc_server_new(ctx, &srv);
     if (rc == SVC_OK)
