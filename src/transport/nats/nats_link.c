@@ -164,6 +164,19 @@ static natsStatus make_options(nats_link *l, natsOptions **out)
     return s;
 }
 
+/* cnats reads the credentials file at each connect and reports one it
+ * cannot open, or finds no seed in, as a bare NATS_ERR naming the file:
+ * that is the caller's configuration (INVALID_ARGUMENT, as for bad TLS
+ * files), not an internal error. */
+static svc_code connect_fail(const nats_config *c, natsStatus s, const char *what)
+{
+    natsStatus last = NATS_OK;
+    const char *text = nats_GetLastError(&last);
+    if (c->creds && s == NATS_ERR && last == s && text && strstr(text, c->creds))
+        return svc_fail(SVC_INVALID_ARGUMENT, "%s: bad credentials file: %s", what, text);
+    return svc_nats_fail(s, what);
+}
+
 svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
 {
     natsConnection *nc = atomic_load_explicit(&l->nc, memory_order_acquire);
@@ -189,7 +202,7 @@ svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
         if (rc == SVC_INTERNAL || rc == SVC_NOT_FOUND)
             rc = svc_fail(SVC_INVALID_ARGUMENT, "%s", svc_last_error());
     } else if ((s = natsConnection_Connect(&nc, o)) != NATS_OK) {
-        rc = svc_nats_fail(s, what);
+        rc = connect_fail(l->cfg, s, what);
         nc = NULL;
     } else if (l->on_ready && (rc = l->on_ready(l, nc, l->ready_ud)) != SVC_OK) {
         natsConnection_Close(nc);
