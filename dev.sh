@@ -19,7 +19,8 @@ BASE_DEPS=(build-essential cmake pkg-config git ca-certificates curl openssl ipr
 GRPC_DEPS=(libnghttp2-dev libssl-dev zlib1g-dev nghttp2-client libprotobuf-dev
            python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc libgrpc++-dev)
 AMQP_DEPS=(librabbitmq-dev rabbitmq-server erlang-base)
-NATS_DEPS=(libnats-dev nats-server)
+# libssl-dev: nats_creds_gen signs the NATS JWTs of the auth tests (ed25519).
+NATS_DEPS=(libnats-dev nats-server libssl-dev)
 # Service discovery: a real etcd and a DNS server for the tests, c-ares for
 # SRV lookups.
 DISC_DEPS=(etcd-server dnsmasq-base libc-ares-dev)
