@@ -3,7 +3,7 @@
  *
  *   svc-call [-H key:value]... [--timeout 2s] [--cacert FILE | -k] [-v]
  *            [--resolver REGISTRY] [--lb POLICY] [--retries N] [--hash-key K]
- *            [--count N] TARGET METHOD [JSON]
+ *            [--zone Z] [--count N] TARGET METHOD [JSON]
  *
  * METHOD is "pkg.Service/Method" (the JSON is the request, "{}" by default)
  * or an HTTP-style route such as "GET /hello?name=John". Prints the reply
@@ -14,7 +14,8 @@
  * A svc://NAME target is a service found through --resolver (etcd://...,
  * dns://..., static:URL,URL) and balanced with --lb (round_robin,
  * peak_ewma, ...); --retries N retries each call up to N times (the method
- * is treated as idempotent). --count N makes N calls one after the other
+ * is treated as idempotent); --zone Z prefers the instances registered in
+ * zone Z while any of them is up. --count N makes N calls one after the other
  * and prints, instead of the replies, how many each server answered (by
  * its x-server-id reply header) and how many failed, with the exit status
  * of the last failure.
@@ -30,7 +31,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: svc-call [-H key:value]... [--timeout 2s] [--cacert FILE | -k] [-v]\n"
                     "                [--resolver REGISTRY] [--lb POLICY] [--retries N]\n"
-                    "                [--hash-key K] [--count N] TARGET METHOD [JSON]\n");
+                    "                [--hash-key K] [--zone Z] [--count N] TARGET METHOD [JSON]\n");
     exit(2);
 }
 
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
             co.resolver = v;
         } else if (arg_value(argc, argv, &i, "--lb", &v)) {
             lb.policy = v;
+        } else if (arg_value(argc, argv, &i, "--zone", &v)) {
+            lb.local_zone = v;
         } else if (arg_value(argc, argv, &i, "--retries", &v)) {
             lb.retry.max_attempts = atoi(v) + 1;
             lb.retry.idempotent = true;

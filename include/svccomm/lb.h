@@ -140,6 +140,12 @@ typedef struct svc_breaker_opts {
 typedef struct svc_lb_opts {
     const char *policy;        /* borrowed; NULL = "round_robin" */
     const char *policy_config; /* borrowed; the policy's own string */
+    /* Borrowed (copied by svc_client_new); NULL or "" = no preference.
+     * Calls go to the endpoints of this zone (svc_endpoint_info.zone)
+     * while any of them is usable, and to the others only when none is:
+     * priority failover, as gRPC's priority policy orders localities. The
+     * policy balances within each group. */
+    const char *local_zone;
     svc_retry_policy retry;    /* default for every method */
     svc_retry_budget budget;
     svc_outlier_opts outlier;

@@ -43,22 +43,45 @@ static void fill_defaults(svc_lb_opts *o)
 
 /* ---- the endpoint set ---- */
 
-svc_endpoint *svc_balancer_pick(svc_balancer *b, const svc_lb_pick *p, const svc_endpoint *avoid)
+/* The policy's pick in one group (called with the set lock held). */
+static svc_endpoint *pick_in(svc_balancer *b, void *state, const svc_lb_pick *p,
+                             const svc_endpoint *avoid)
 {
-    pthread_rwlock_rdlock(&b->set_lock);
-    svc_endpoint *e = b->policy->pick(b->policy_state, p);
+    svc_endpoint *e = b->policy->pick(state, p);
     /* One more draw for a retry that landed where the last try failed;
      * deterministic policies (pick_first, hashing) answer the same, which
      * is then what they mean. */
     if (e && e == avoid && b->n_eps > 1) {
-        svc_endpoint *other = b->policy->pick(b->policy_state, p);
+        svc_endpoint *other = b->policy->pick(state, p);
         if (other)
             e = other;
     }
+    return e;
+}
+
+svc_endpoint *svc_balancer_pick(svc_balancer *b, const svc_lb_pick *p, const svc_endpoint *avoid)
+{
+    pthread_rwlock_rdlock(&b->set_lock);
+    svc_endpoint *e = b->local_state ? pick_in(b, b->local_state, p, avoid) : NULL;
+    if (!e)
+        e = pick_in(b, b->policy_state, p, avoid);
     if (e)
         svc_endpoint_ref(e);
     pthread_rwlock_unlock(&b->set_lock);
     return e;
+}
+
+/* The local zone's endpoints among eps (a new array; NULL when none or
+ * out of memory, which then only loses the preference). */
+static svc_endpoint **local_endpoints(const svc_balancer *b, svc_endpoint *const *eps, size_t n,
+                                      size_t *k)
+{
+    *k = 0;
+    svc_endpoint **out = b->local_zone && n ? malloc(n * sizeof *out) : NULL;
+    for (size_t i = 0; out && i < n; i++)
+        if (eps[i]->zone && strcmp(eps[i]->zone, b->local_zone) == 0)
+            out[(*k)++] = eps[i];
+    return out;
 }
 
 svc_endpoint **svc_balancer_snapshot(svc_balancer *b, size_t *n)
@@ -121,11 +144,18 @@ void svc_balancer_release_all(svc_balancer *b, svc_endpoint **eps, size_t n)
     free(eps);
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return !a == !b && (!a || strcmp(a, b) == 0);
+}
+
+/* The endpoint of eps that info describes: an endpoint whose URL, id,
+ * weight or zone changed is a new one (policies read those once). */
 static svc_endpoint *find_endpoint(svc_endpoint **eps, size_t n, const svc_endpoint_info *info)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(eps[i]->url, info->url) == 0 &&
-            (!eps[i]->id == !info->id && (!info->id || strcmp(eps[i]->id, info->id) == 0)) &&
+        if (strcmp(eps[i]->url, info->url) == 0 && same_str(eps[i]->id, info->id) &&
+            same_str(eps[i]->zone, info->zone) &&
             eps[i]->weight == (info->weight ? info->weight : 1))
             return eps[i];
     return NULL;
@@ -205,8 +235,15 @@ static void on_update(void *ud, svc_code code, const char *message, const svc_en
         if (e)
             fresh[k++] = e;
     }
+    size_t k_local;
+    svc_endpoint **local = local_endpoints(b, fresh, k, &k_local);
     pthread_rwlock_wrlock(&b->set_lock);
     svc_code rc = b->policy->update(b->policy_state, fresh, k);
+    /* The full set is in: a failure here (memory) only costs the zone
+     * preference until the next update, never the set. */
+    if (rc == SVC_OK && b->local_state &&
+        b->policy->update(b->local_state, local, k_local) != SVC_OK)
+        b->policy->update(b->local_state, NULL, 0);
     svc_endpoint **old = b->eps;
     size_t n_old = b->n_eps;
     if (rc == SVC_OK) {
@@ -219,6 +256,7 @@ static void on_update(void *ud, svc_code code, const char *message, const svc_en
                  svc_last_error());
     }
     pthread_rwlock_unlock(&b->set_lock);
+    free(local);
     if (rc == SVC_OK)
         svc_log_info(b->ctx, "lb", "service %s: %zu endpoint(s)", b->service, k);
     else
@@ -358,6 +396,7 @@ static svc_code balancer_new(svc_ctx *ctx, const svc_url *url, const svc_client_
     b->opts = lb;
     b->opts.policy = NULL; /* borrowed strings are not kept */
     b->opts.policy_config = NULL;
+    b->opts.local_zone = NULL;
     b->inner_opts = *o;
     b->inner_opts.resolver = NULL;
     b->inner_opts.lb = NULL;
@@ -370,8 +409,13 @@ static svc_code balancer_new(svc_ctx *ctx, const svc_url *url, const svc_client_
     svc_retry_tokens_init(&b->tokens, &lb.budget);
 
     svc_code rc = policy->create(lb.policy_config, &b->policy_state);
+    if (rc == SVC_OK && lb.local_zone && *lb.local_zone) {
+        if (!(b->local_zone = strdup(lb.local_zone)))
+            rc = svc_fail_oom();
+        else
+            rc = policy->create(lb.policy_config, &b->local_state);
+    }
     if (rc) {
-        b->policy = NULL;
         balancer_free(&b->base);
         return rc;
     }
@@ -420,8 +464,11 @@ static void balancer_free(svc_channel *ch)
     pthread_mutex_unlock(&b->mu);
     if (b->resolver)
         b->resolver->stop(b->resolver_state); /* no update after this */
-    if (b->policy)
+    if (b->policy_state)
         b->policy->destroy(b->policy_state);
+    if (b->local_state)
+        b->policy->destroy(b->local_state);
+    free(b->local_zone);
     for (size_t i = 0; i < b->n_eps; i++)
         svc_endpoint_unref(b->eps[i]);
     free(b->eps);

@@ -38,6 +38,10 @@ typedef struct svc_balancer {
     pthread_rwlock_t set_lock;
     const svc_lb_policy_ops *policy;
     void *policy_state;
+    /* With opts.local_zone: a second instance of the policy over the
+     * endpoints of that zone, asked first (NULL without a zone). */
+    char *local_zone;
+    void *local_state;
     svc_endpoint **eps; /* the current set, one reference each */
     size_t n_eps;
     svc_strmap method_retry; /* method -> svc_retry_policy (copy) */

@@ -82,16 +82,23 @@ static const svc_resolver_ops memreg = {
 };
 
 /* Publishes the endpoint list (URLs, NULL-terminated; weight 1). */
-static void memreg_set(const char *const *urls)
+/* The list becomes urls (NULL-terminated), in zones[i] when zones. */
+static void memreg_set_zoned(const char *const *urls, const char *const *zones)
 {
     pthread_mutex_lock(&memreg_mu);
     for (memreg_n = 0; urls[memreg_n]; memreg_n++) {
         snprintf(memreg_urls[memreg_n], sizeof memreg_urls[0], "%s", urls[memreg_n]);
-        memreg_eps[memreg_n] = (svc_endpoint_info){.url = memreg_urls[memreg_n], .weight = 1};
+        memreg_eps[memreg_n] = (svc_endpoint_info){
+            .url = memreg_urls[memreg_n], .weight = 1, .zone = zones ? zones[memreg_n] : NULL};
     }
     if (memreg_fn)
         memreg_fn(memreg_ud, SVC_OK, NULL, memreg_eps, memreg_n);
     pthread_mutex_unlock(&memreg_mu);
+}
+
+static void memreg_set(const char *const *urls)
+{
+    memreg_set_zoned(urls, NULL);
 }
 
 /* ---- the instances ---- */
@@ -607,6 +614,35 @@ static void health_checks_take_an_instance_out_and_back(void **state)
     svc_client_free(c);
 }
 
+static void local_zone_first_then_the_others(void **state)
+{
+    (void)state;
+    reset_counts();
+    svc_lb_opts lb;
+    svc_lb_opts_init(&lb);
+    lb.local_zone = "zone-a";
+    lb.health.interval_ms = 30;
+    svc_client *c = balanced(&lb);
+    const char *urls[] = {inst[0].url, inst[1].url, inst[2].url, NULL};
+    const char *zones[] = {"zone-b", "zone-a", "zone-a"};
+    memreg_set_zoned(urls, zones);
+    for (int i = 0; i < 20; i++)
+        assert_int_not_equal(call_one(c, "test.Lb/Who", NULL, NULL), -1);
+    assert_int_equal(atomic_load(&inst[0].hits), 0); /* round robin within zone-a */
+    assert_int_equal(atomic_load(&inst[1].hits), 10);
+    assert_int_equal(atomic_load(&inst[2].hits), 10);
+    /* zone-a out: the other zone takes every call; zone-a back: none. */
+    for (int i = 1; i <= 2; i++)
+        assert_int_equal(svc_server_set_health(inst[i].srv, "", SVC_HEALTH_NOT_SERVING), SVC_OK);
+    sleep_ms(200);
+    assert_int_equal(share_of(c, 0, 20), 20);
+    for (int i = 1; i <= 2; i++)
+        assert_int_equal(svc_server_set_health(inst[i].srv, "", SVC_HEALTH_SERVING), SVC_OK);
+    sleep_ms(200);
+    assert_int_equal(share_of(c, 0, 20), 0);
+    svc_client_free(c);
+}
+
 /* ---- consistent hashing ---- */
 
 static void ring_hash_keeps_a_key_on_one_instance(void **state)
@@ -742,6 +778,7 @@ int main(void)
         cmocka_unit_test(hedging_answers_from_the_fast_instance),
         cmocka_unit_test(breakers_refuse_over_the_limit),
         cmocka_unit_test(health_checks_take_an_instance_out_and_back),
+        cmocka_unit_test(local_zone_first_then_the_others),
         cmocka_unit_test(ring_hash_keeps_a_key_on_one_instance),
         cmocka_unit_test(endpoint_set_follows_the_resolver),
         cmocka_unit_test(streams_go_to_one_instance),
