@@ -17,6 +17,7 @@
 #include "pubsub.h"
 #include "codec.h"
 #include "health.h"
+#include "reflection.h"
 #include "discovery.h"
 #include "lb.h"
 

@@ -134,6 +134,11 @@ struct svc_health;
 svc_code svc_server_attach_health(svc_server *s, struct svc_health *h);
 struct svc_health *svc_server_health(svc_server *s);
 
+/* Keeps `p` until the server is destroyed, after its last call, then
+ * calls free_fn(p): for what handlers registered on the server read (the
+ * reflection service's index). */
+svc_code svc_server_keep(svc_server *s, void *p, void (*free_fn)(void *));
+
 /* The server's entries in service registries (discovery/register.c): kept
  * until shutdown, which removes them with svc_registration_free() first,
  * so that clients stop picking the server while it finishes its calls.

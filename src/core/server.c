@@ -27,6 +27,13 @@ typedef struct handler {
     struct handler *next; /* all handlers, for freeing */
 } handler;
 
+/* What handlers read until the server's last call (svc_server_keep). */
+typedef struct kept {
+    void *p;
+    void (*free_fn)(void *);
+    struct kept *next;
+} kept;
+
 struct svc_server {
     svc_ctx *ctx;
     /* The owner's reference, plus one per call in flight: a handler may
@@ -55,6 +62,7 @@ struct svc_server {
     svc_health *health; /* set once under mu */
     struct svc_registration **regs; /* under mu */
     size_t n_regs;
+    kept *kept; /* under mu */
 };
 
 svc_code svc_server_attach_health(svc_server *s, svc_health *h)
@@ -81,6 +89,18 @@ svc_code svc_server_keep_registration(svc_server *s, struct svc_registration *r)
     if (!v)
         return atomic_load(&s->closing) ? svc_fail(SVC_UNAVAILABLE, "the server is shutting down")
                                         : svc_fail_oom();
+    return SVC_OK;
+}
+
+svc_code svc_server_keep(svc_server *s, void *p, void (*free_fn)(void *))
+{
+    kept *k = malloc(sizeof *k);
+    if (!k)
+        return svc_fail_oom();
+    pthread_mutex_lock(&s->mu);
+    *k = (kept){p, free_fn, s->kept};
+    s->kept = k;
+    pthread_mutex_unlock(&s->mu);
     return SVC_OK;
 }
 
@@ -357,6 +377,11 @@ void svc_server_untrack(svc_server *s, svc_call *c)
 static void server_destroy(svc_server *s)
 {
     svc_health_release(s->health);
+    for (kept *k = s->kept, *next; k; k = next) {
+        next = k->next;
+        k->free_fn(k->p);
+        free(k);
+    }
     svc_strmap_clear(&s->methods); /* handlers are freed from s->handlers */
     svc_router_free(s->router);
     for (handler *h = s->handlers, *next; h; h = next) {
