@@ -9,6 +9,8 @@
  */
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,5 +377,12 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
         /* Refused at once: report it like any later failure. */
         c->bev_failed = true;
     }
+    /* HTTP/2 writes small frames (a request's HEADERS and DATA, WINDOW_
+     * UPDATEs, PING acks) whose peer waits for them: with Nagle on, one
+     * waits for the ACK of the last, which the peer delays up to 40 ms. */
+    int one = 1;
+    evutil_socket_t sock = bufferevent_getfd(c->bev);
+    if (sock >= 0)
+        setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return c;
 }

@@ -592,8 +592,6 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* Counted now, before the connection exists, so shutdown waits for it. */
     pthread_mutex_lock(&l->mu);
     l->n_conns++;
