@@ -113,7 +113,7 @@ static svc_code bad(const walk *w, const char *what)
 
 static svc_code add_extension(walk *w, const uint8_t *p, size_t len)
 {
-    svc_pb_field extendee;
+    svc_pb_field extendee = {0}; /* GCC -O2 cannot see last_string() sets it */
     if (!last_string(p, len, 2, &extendee))
         return bad(w, "an extension without an extendee");
     int32_t number = 0;
@@ -143,7 +143,7 @@ static svc_code add_extension(walk *w, const uint8_t *p, size_t len)
 static svc_code walk_named(walk *w, kind k, const char *scope, const uint8_t *p, size_t len,
                            int depth)
 {
-    svc_pb_field name;
+    svc_pb_field name = {0};
     if (depth > MAX_DEPTH)
         return bad(w, "nested too deep");
     if (!last_string(p, len, 1, &name))
@@ -207,7 +207,7 @@ static svc_code walk_file(walk *w)
 /* Adds the file `p` unless one with its name is there already. */
 static svc_code add_file(svc_pb_index *ix, size_t set, const uint8_t *p, size_t len)
 {
-    svc_pb_field name;
+    svc_pb_field name = {0};
     if (!last_string(p, len, 1, &name) || name.len == 0)
         return svc_fail(SVC_INVALID_ARGUMENT, "descriptor set %zu: a file without a name", set);
     size_t n_deps = 0;
