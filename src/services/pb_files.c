@@ -89,7 +89,8 @@ static char *join(const char *scope, const uint8_t *name, size_t len)
     memcpy(s, scope, n);
     if (n)
         s[n++] = '.';
-    memcpy(s + n, name, len);
+    if (len) /* an absent package has no bytes at all */
+        memcpy(s + n, name, len);
     s[n + len] = '\0';
     return s;
 }

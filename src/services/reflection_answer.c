@@ -131,6 +131,16 @@ static svc_code answer_services(svc_reflection_answer *a, svc_reflection_service
     return SVC_OK;
 }
 
+/* protobuf-c keeps a field numbered 0 (its tag in two bytes) as unknown,
+ * and would pack it into original_request, which no client could read. */
+static bool has_field_zero(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; m && i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return true;
+    return false;
+}
+
 svc_code svc_reflection_answer_make(const svc_pb_index *ix,
                                     const SvcReflection__ServerReflectionRequest *req,
                                     svc_reflection_services_fn services, void *src,
@@ -142,6 +152,10 @@ svc_code svc_reflection_answer_make(const svc_pb_index *ix,
     svc_reflection__extension_number_response__init(&a->numbers);
     svc_reflection__list_service_response__init(&a->list);
     svc_reflection__error_response__init(&a->error);
+    if (has_field_zero(&req->base) ||
+        (req->message_request_case == REQ(FILE_CONTAINING_EXTENSION) &&
+         has_field_zero((const ProtobufCMessage *)req->file_containing_extension)))
+        return svc_fail(SVC_INVALID_ARGUMENT, "a request with a field numbered 0");
     a->resp.valid_host = req->host;
     a->resp.original_request = (SvcReflection__ServerReflectionRequest *)req;
     switch (req->message_request_case) {

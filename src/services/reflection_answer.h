@@ -30,7 +30,9 @@ typedef struct svc_reflection_answer {
  * UNIMPLEMENTED for a request of no kind it knows). a->resp borrows from
  * `req` (valid_host, original_request) and `ix` (the files' bytes) and is
  * valid while they are; svc_reflection_answer_clear frees the rest, even
- * after a failure. SVC_RESOURCE_EXHAUSTED when memory ran out. */
+ * after a failure. SVC_INVALID_ARGUMENT for a request protobuf forbids but
+ * protobuf-c decoded (a field numbered 0), SVC_RESOURCE_EXHAUSTED when
+ * memory ran out. */
 svc_code svc_reflection_answer_make(const svc_pb_index *ix,
                                     const SvcReflection__ServerReflectionRequest *req,
                                     svc_reflection_services_fn services, void *src,
