@@ -1,6 +1,7 @@
 /*
- * greeter — serves helloworld.Greeter/SayHello, GET /hello, GET /metrics
- * and grpc.health.v1.Health on every --listen URL, until SIGINT or SIGTERM.
+ * greeter — serves helloworld.Greeter/SayHello, GET /hello, GET /metrics,
+ * grpc.health.v1.Health and server reflection (grpcurl list, describe) on
+ * every --listen URL, until SIGINT or SIGTERM.
  *
  *   greeter --listen http://127.0.0.1:8080 --listen inproc://greeter [--id g1]
  *           [--cert server.pem --key server.key [--ca ca.pem --verify-client]]
@@ -22,6 +23,7 @@
 
 #include "args.h"
 #include "helloworld.pb-c.h"
+#include "svc_example_files.h"
 
 static const char *server_id;
 static int delay_ms;
@@ -176,6 +178,9 @@ int main(int argc, char **argv)
         rc = svc_server_serve_metrics(srv, "/metrics");
     if (rc == SVC_OK)
         rc = svc_server_serve_health(srv);
+    /* helloworld.proto, embedded by svc_protobuf_generate(DESCRIPTOR_SET). */
+    if (rc == SVC_OK)
+        rc = svc_server_serve_reflection(srv, &svc_example_files, 1);
     for (size_t i = 0; rc == SVC_OK && i < n_listen; i++) {
         rc = svc_server_listen_ex(srv, listen[i], &lo);
         if (rc == SVC_OK)

@@ -1,7 +1,8 @@
 /*
  * interop_server — grpc.testing.TestService as gRPC's interop test
  * descriptions (doc/interop-test-descriptions.md) ask of a server, plus
- * grpc.health.v1.Health; real gRPC clients run their test cases against it.
+ * grpc.health.v1.Health and server reflection; real gRPC clients run their
+ * test cases against it.
  *
  *   interop_server --port=N [--use_tls=true --tls_cert_file=F --tls_key_file=F]
  *
@@ -20,6 +21,7 @@
 #include "args.h"
 #include "grpc/testing/empty.pb-c.h"
 #include "grpc/testing/test.pb-c.h"
+#include "svc_interop_files.h"
 
 #define ECHO_INITIAL "x-grpc-test-echo-initial"
 #define ECHO_TRAILING "x-grpc-test-echo-trailing-bin"
@@ -300,6 +302,8 @@ static int serve(int port, const svc_listen_opts *lo)
 #undef HANDLE
     if (rc == SVC_OK)
         rc = svc_server_serve_health(srv);
+    if (rc == SVC_OK)
+        rc = svc_server_serve_reflection(srv, &svc_interop_files, 1);
     char url[64];
     snprintf(url, sizeof url, "%s://127.0.0.1:%d", lo->tls.cert_file ? "grpcs" : "grpc", port);
     if (rc == SVC_OK)
