@@ -8,7 +8,10 @@
 //                                     --tls_key_file=F]
 //
 // Prints "listening on grpc[s]://127.0.0.1:PORT"; stops on SIGINT/SIGTERM.
-// Also serves grpc.health.v1.Health (gRPC's default health service).
+// Also serves grpc.health.v1.Health (gRPC's default health service) and
+// server reflection (gRPC's plugin: v1alpha in Debian's 1.51), the reference
+// for reflection_client's checks.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
@@ -207,6 +210,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);  // for sigwait, in every thread
 
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   TestServiceImpl service;
   grpc::ServerBuilder builder;
   int selected = 0;
