@@ -5,8 +5,8 @@
  * least_request and peak_ewma cope. Each run keeps N calls in flight on a
  * svc:// client for a few seconds; the policies take turns round after
  * round (so a noisy moment hurts all of them alike), and the medians of
- * p50, p99 and the slow instance's share are printed with each policy's
- * p99 as a ratio of round_robin's.
+ * p50, mean, p99 and the slow instance's share are printed with each
+ * policy's mean and p99 as ratios of round_robin's.
  *
  *   lb_slow_bench GREETER [seconds per run, default 2] [rounds, default 5]
  *                 [calls in flight, default 4]
@@ -48,7 +48,8 @@ int main(int argc, char **argv)
     svc_ctx *ctx = NULL;
     if (svc_ctx_new(NULL, &ctx) != SVC_OK)
         return 1;
-    double p50[N_POLICIES][MAX_ROUNDS], p99[N_POLICIES][MAX_ROUNDS], slow[N_POLICIES][MAX_ROUNDS];
+    double p50[N_POLICIES][MAX_ROUNDS], p99[N_POLICIES][MAX_ROUNDS], slow[N_POLICIES][MAX_ROUNDS],
+        mean[N_POLICIES][MAX_ROUNDS];
     lb_records rs;
     lb_records_init(&rs);
     for (int round = 0; round < rounds; round++)
@@ -66,8 +67,12 @@ int main(int argc, char **argv)
             snprintf(mode, sizeof mode, "%s/round%d", policies[p], round + 1);
             bench_drive(&t, mode, secs, in_flight);
             size_t n_slow = 0;
-            for (size_t i = 0; i < rs.n; i++)
+            double sum_ns = 0;
+            for (size_t i = 0; i < rs.n; i++) {
                 n_slow += rs.r[i].server == '3';
+                sum_ns += (double)rs.r[i].latency_ns;
+            }
+            mean[p][round] = rs.n ? sum_ns / (double)rs.n / 1000.0 : 0;
             p50[p][round] = lb_records_quantile_us(&rs, 0, rs.n, 0.50);
             p99[p][round] = lb_records_quantile_us(&rs, 0, rs.n, 0.99);
             slow[p][round] = rs.n ? 100.0 * (double)n_slow / (double)rs.n : 0;
@@ -75,13 +80,14 @@ int main(int argc, char **argv)
         }
     printf("\none slow instance of three (10 ms vs 1 ms), %d in flight, medians of %d rounds of %.1f s\n",
            in_flight, rounds, secs);
-    printf("%-14s %10s %10s %14s %16s\n", "policy", "p50_ms", "p99_ms", "slow_share_%",
-           "p99_vs_rr");
-    double rr_p99 = lb_median(p99[0], rounds);
+    printf("%-14s %8s %8s %8s %13s %11s %10s\n", "policy", "p50_ms", "mean_ms", "p99_ms",
+           "slow_share_%", "mean_vs_rr", "p99_vs_rr");
+    double rr_mean = lb_median(mean[0], rounds), rr_p99 = lb_median(p99[0], rounds);
     for (int p = 0; p < N_POLICIES; p++) {
-        double m99 = lb_median(p99[p], rounds);
-        printf("%-14s %10.2f %10.2f %14.1f %16.2f\n", policies[p], lb_median(p50[p], rounds) / 1000,
-               m99 / 1000, lb_median(slow[p], rounds), rr_p99 > 0 ? m99 / rr_p99 : 0);
+        double mm = lb_median(mean[p], rounds), m99 = lb_median(p99[p], rounds);
+        printf("%-14s %8.2f %8.2f %8.2f %13.1f %11.2f %10.2f\n", policies[p],
+               lb_median(p50[p], rounds) / 1000, mm / 1000, m99 / 1000, lb_median(slow[p], rounds),
+               rr_mean > 0 ? mm / rr_mean : 0, rr_p99 > 0 ? m99 / rr_p99 : 0);
     }
     lb_records_fini(&rs);
     svc_ctx_free(ctx);
