@@ -11,7 +11,7 @@
 
 void svc_retry_tokens_init(svc_retry_tokens *t, const svc_retry_budget *b)
 {
-    double max = b && b->max_tokens > 0 ? b->max_tokens : 10;
+    double max = b && b->max_tokens > 0 ? b->max_tokens : 100;
     double ratio = b && b->token_ratio > 0 ? b->token_ratio : 0.1;
     t->max_milli = llround(max * 1000);
     t->ratio_milli = llround(ratio * 1000);

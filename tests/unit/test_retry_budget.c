@@ -20,8 +20,23 @@ static void defaults(void **state)
     (void)state;
     svc_retry_tokens t;
     svc_retry_tokens_init(&t, NULL);
-    assert_int_equal(t.max_milli, 10000);
+    assert_int_equal(t.max_milli, 100000);
     assert_int_equal(t.ratio_milli, 100);
+    fail_n(&t, 49); /* 51 tokens > 50 */
+    assert_true(svc_retry_tokens_allow(&t));
+    fail_n(&t, 1); /* 50 tokens: not more than half */
+    assert_false(svc_retry_tokens_allow(&t));
+}
+
+/* gRPC's usual service-config values: the arithmetic step by step. */
+static const svc_retry_budget grpc_usual = {.max_tokens = 10, .token_ratio = 0.1};
+
+static void half_the_bucket(void **state)
+{
+    (void)state;
+    svc_retry_tokens t;
+    svc_retry_tokens_init(&t, &grpc_usual);
+    assert_int_equal(t.max_milli, 10000);
     assert_true(svc_retry_tokens_allow(&t));
     fail_n(&t, 4); /* 6 tokens > 5 */
     assert_true(svc_retry_tokens_allow(&t));
@@ -37,7 +52,7 @@ static void clamped_at_zero_and_max(void **state)
 {
     (void)state;
     svc_retry_tokens t;
-    svc_retry_tokens_init(&t, NULL);
+    svc_retry_tokens_init(&t, &grpc_usual);
     fail_n(&t, 25);
     assert_int_equal(atomic_load(&t.milli), 0);
     succeed_n(&t, 50); /* 5.0 from zero, not from -15 */
@@ -91,6 +106,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
+        cmocka_unit_test(half_the_bucket),
         cmocka_unit_test(clamped_at_zero_and_max),
         cmocka_unit_test(custom_budget),
         cmocka_unit_test(concurrent_updates_not_lost),
