@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -152,6 +153,41 @@ static void unary_roundtrip(void **state)
 static void on_reply(const Helloworld__HelloReply *r, void *d)
 {
     snprintf(d, 64, "%s", r ? r->message : "(null)");
+}
+
+/* Both ends turn Nagle off: HTTP/2's small frames (a request's HEADERS then
+ * DATA) otherwise wait for the peer's delayed ACK, up to 40 ms a call.
+ * Client and server are in this process, so their sockets are ours to
+ * inspect: every TCP socket to or from the listener's port. */
+static void both_ends_send_at_once(void **state)
+{
+    (void)state;
+    svc_msg *resp = NULL;
+    assert_int_equal(svc_client_call(cli, "test.Echo/Echo", NULL, &resp, NULL), SVC_OK);
+    svc_msg_free(resp);
+    int port = atoi(strrchr(url_big, ':') + 1);
+    int client_side = 0, server_side = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        struct sockaddr_in me, peer;
+        socklen_t me_len = sizeof me, peer_len = sizeof peer;
+        int type = 0;
+        socklen_t type_len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 || type != SOCK_STREAM ||
+            getsockname(fd, (struct sockaddr *)&me, &me_len) != 0 || me.sin_family != AF_INET ||
+            getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0)
+            continue;
+        bool to_server = ntohs(peer.sin_port) == port, from_client = ntohs(me.sin_port) == port;
+        if (!to_server && !from_client)
+            continue;
+        int nodelay = 0;
+        socklen_t len = sizeof nodelay;
+        assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+        assert_int_not_equal(nodelay, 0);
+        client_side += to_server;
+        server_side += from_client;
+    }
+    assert_true(client_side >= 1);
+    assert_true(server_side >= 1);
 }
 
 static void protobuf_and_json(void **state)
@@ -864,6 +900,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unary_roundtrip),
+        cmocka_unit_test(both_ends_send_at_once),
         cmocka_unit_test(protobuf_and_json),
         cmocka_unit_test(every_status),
         cmocka_unit_test(deadline_reaches_the_handler),
