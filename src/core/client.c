@@ -308,7 +308,9 @@ static svc_code start_call(svc_client *c, const char *method, svc_msg *req,
     if (!req && svc_msg_new(&req) != SVC_OK)
         return svc_fail_oom();
     const svc_call *parent = o && o->parent ? o->parent : svc_call_current();
-    svc_ccall *cc = calloc(1, sizeof *cc);
+    svc_ccall *cc = malloc(sizeof *cc); /* not calloc: msg.c says why */
+    if (cc)
+        *cc = (svc_ccall){0};
     if (!cc || !(cc->method = strdup(method)) || prepare_request(req, o, parent) != SVC_OK ||
         (stream_out && !(cc->flow = malloc(sizeof *cc->flow))) ||
         (o && o->hash_key && !(cc->hash_key = strdup(o->hash_key)))) {
