@@ -126,10 +126,14 @@ typedef struct nats_in {
     const char *status_message; /* borrowed from the natsMsg */
 } nats_in;
 
-/* The svc_msg of an incoming natsMsg: payload copied, headers → metadata
- * (ours read into `in` and the status, not kept as metadata), content type
- * from Content-Type or, without one, JSON when the body looks like it. */
-svc_code svc_nats_msg_in(natsMsg *nm, nats_in *in, svc_msg **out);
+/* The svc_msg of an incoming natsMsg: headers → metadata (ours read into
+ * `in` and the status, not kept as metadata), content type from
+ * Content-Type or, without one, JSON when the body looks like it. With
+ * `take`, nm is consumed: the payload borrows nm's data, and nm is
+ * destroyed once no message uses it (at once on failure); without, the
+ * payload is copied and nm stays the caller's (JetStream events, whose
+ * natsMsg is acknowledged and destroyed when they are settled). */
+svc_code svc_nats_msg_in(natsMsg *nm, bool take, nats_in *in, svc_msg **out);
 
 /* One incoming header applied to m (fuzzed): ours fill `in` and the status,
  * the rest become metadata; what is not valid metadata is skipped. */

@@ -122,15 +122,22 @@ void svc_nats_deliver(nats_sub *s, natsMsg *nm)
         }
         atomic_fetch_add(&s->refs, 1); /* the event's, given back when settled */
     }
-    svc_code rc = atomic_load(&s->closing) ? SVC_CANCELLED : svc_nats_msg_in(nm, &in, &m);
+    /* Core NATS events borrow nm's payload rather than copy it (nm goes
+     * with the event's message); JetStream ones copy it, their nm being
+     * acknowledged and destroyed when they are settled. The subject stays
+     * valid: core copies it before it can let go of the message. */
+    const char *subject = natsMsg_GetSubject(nm);
+    svc_code rc = SVC_CANCELLED;
+    if (!atomic_load(&s->closing))
+        rc = svc_nats_msg_in(nm, !s->js, &in, &m);
+    else if (!s->js)
+        natsMsg_Destroy(nm);
     if (rc == SVC_OK)
-        rc = svc_sub_deliver(s->sub, natsMsg_GetSubject(nm), m, count, s->js ? nm : NULL);
+        rc = svc_sub_deliver(s->sub, subject, m, count, s->js ? nm : NULL);
     if (s->js && rc != SVC_OK) {
         natsMsg_Nak(nm, NULL); /* not taken (closing, slow, out of memory): redeliver */
         natsMsg_Destroy(nm);
         svc_nats_sub_unref(s);
-    } else if (!s->js) {
-        natsMsg_Destroy(nm);
     }
     if (atomic_fetch_add(&s->delivered, 1) % DROP_CHECK_EVERY == DROP_CHECK_EVERY - 1)
         svc_nats_sub_check_drops(s);

@@ -48,10 +48,15 @@ static void end_call(svc_ccall *cc, svc_code code, const char *message)
     svc_ccall_release(cc);
 }
 
+/* The answer in nm, which this takes: the reply borrows its payload. */
 static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
 {
     char text[700];
-    if (natsMsg_IsNoResponders(nm)) {
+    size_t len = (size_t)natsMsg_GetDataLength(nm);
+    bool no_responders = natsMsg_IsNoResponders(nm);
+    if (no_responders || len > svc_ccall_max_reply(cc))
+        natsMsg_Destroy(nm);
+    if (no_responders) {
         char subject[600];
         if (!svc_nats_method_to_subject(prefix, cc->method, subject, sizeof subject))
             subject[0] = '\0';
@@ -59,7 +64,6 @@ static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
                  subject);
         return svc_msg_new_unprocessed(SVC_UNAVAILABLE, text);
     }
-    size_t len = (size_t)natsMsg_GetDataLength(nm);
     if (len > svc_ccall_max_reply(cc)) {
         snprintf(text, sizeof text, "reply of %zu bytes is over the limit of %zu", len,
                  svc_ccall_max_reply(cc));
@@ -67,7 +71,7 @@ static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
     }
     nats_in in;
     svc_msg *m = NULL;
-    return svc_nats_msg_in(nm, &in, &m) == SVC_OK ? m : NULL;
+    return svc_nats_msg_in(nm, true, &in, &m) == SVC_OK ? m : NULL;
 }
 
 static void on_reply(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void *ud)
@@ -78,11 +82,12 @@ static void on_reply(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void
     nats_channel *ch = s->owner;
     const char *dot = strrchr(natsMsg_GetSubject(nm), '.');
     svc_ccall *cc = dot ? take(ch, dot + 1) : NULL;
-    if (cc) {
-        svc_ccall_complete(cc, reply_of(nm, cc, ch->cfg.prefix));
-        svc_ccall_release(cc);
+    if (!cc) {
+        natsMsg_Destroy(nm); /* a late reply (deadline, cancel) is dropped */
+        return;
     }
-    natsMsg_Destroy(nm); /* a late reply (deadline, cancel) is dropped */
+    svc_ccall_complete(cc, reply_of(nm, cc, ch->cfg.prefix));
+    svc_ccall_release(cc);
 }
 
 svc_code svc_nats_calls_ready(nats_link *l, natsConnection *nc, void *ud)

@@ -57,15 +57,20 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *nm, vo
         return;
     }
     size_t rlen = strlen(reply);
-    nats_call *c = calloc(1, sizeof *c + rlen + 1);
+    nats_call *c = malloc(sizeof *c + rlen + 1); /* not calloc: core/msg.c says why */
+    if (c)
+        *c = (nats_call){0};
     nats_in in;
     svc_msg *req = NULL;
     size_t body = (size_t)natsMsg_GetDataLength(nm);
     bool too_large = body > l->max_body;
     if (c)
         memcpy(c->reply, reply, rlen + 1); /* reply points into nm */
-    svc_code rc = c ? svc_nats_msg_in(nm, &in, &req) : svc_fail_oom();
-    natsMsg_Destroy(nm);
+    svc_code rc = SVC_RESOURCE_EXHAUSTED;
+    if (c) /* the request borrows nm's payload, and nm goes with it */
+        rc = svc_nats_msg_in(nm, true, &in, &req);
+    else
+        natsMsg_Destroy(nm);
     if (rc) {
         free(c);
         return; /* out of memory: the caller's deadline answers it */

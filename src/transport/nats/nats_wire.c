@@ -194,14 +194,31 @@ static svc_code headers_in(natsMsg *nm, svc_msg *m, nats_in *in)
     return rc;
 }
 
-svc_code svc_nats_msg_in(natsMsg *nm, nats_in *in, svc_msg **out)
+static void release_nats_msg(void *nm)
+{
+    natsMsg_Destroy(nm);
+}
+
+/* The payload: borrowed from nm (which it then owns) or copied. */
+static svc_code payload_in(natsMsg *nm, bool take, svc_msg *m)
+{
+    int len = natsMsg_GetDataLength(nm);
+    if (take)
+        return svc_msg_set_data_borrowed(m, natsMsg_GetData(nm), len > 0 ? (size_t)len : 0,
+                                         release_nats_msg, nm);
+    return len > 0 ? svc_msg_set_data(m, natsMsg_GetData(nm), (size_t)len) : SVC_OK;
+}
+
+svc_code svc_nats_msg_in(natsMsg *nm, bool take, nats_in *in, svc_msg **out)
 {
     memset(in, 0, sizeof *in);
     svc_msg *m = NULL;
     svc_code rc = svc_msg_new(&m);
-    int len = natsMsg_GetDataLength(nm);
-    if (rc == SVC_OK && len > 0)
-        rc = svc_msg_set_data(m, natsMsg_GetData(nm), (size_t)len);
+    if (rc == SVC_OK)
+        rc = payload_in(nm, take, m);
+    else if (take)
+        natsMsg_Destroy(nm);
+    /* Past this point a taken nm lives as long as m's payload. */
     if (rc == SVC_OK)
         rc = headers_in(nm, m, in);
     /* The status message points into nm: applied while nm is alive. */
