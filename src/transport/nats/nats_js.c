@@ -145,9 +145,8 @@ static int64_t timeout_of(const svc_pub_opts *o)
 
 static svc_code make_msg(nats_channel *ch, const char *topic, const svc_msg *m, natsMsg **nm)
 {
-    nats_out x = {0}; /* the message id goes in through jsPubOptions */
-    return svc_nats_msg_out(topic, m, &x, natsConnection_GetMaxPayload(atomic_load(&ch->events.nc)),
-                            nm);
+    nats_out x = {.need_msg = true}; /* the message id goes in through jsPubOptions */
+    return svc_nats_msg_out(topic, m, &x, svc_nats_link_max_payload(&ch->events), nm);
 }
 
 svc_code svc_nats_js_publish(nats_channel *ch, const char *topic, const svc_msg *m,

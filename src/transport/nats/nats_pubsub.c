@@ -50,22 +50,17 @@ svc_code svc_nats_publish(svc_channel *base, const char *topic, const svc_msg *m
     svc_code rc = svc_nats_link_get(&ch->events, &nc);
     if (rc)
         return rc;
-    if (!m->md.n && !m->content_type && !o->message_id) { /* no headers: the plain PUB */
-        natsStatus s = natsConnection_Publish(nc, topic, svc_msg_data(m), (int)svc_msg_len(m));
-        if (s == NATS_MAX_PAYLOAD)
-            return svc_fail(SVC_RESOURCE_EXHAUSTED,
-                            "payload of %zu bytes is over the server's max_payload of %lld",
-                            svc_msg_len(m), (long long)natsConnection_GetMaxPayload(nc));
-        return publish_status(s, nc, topic);
-    }
     natsMsg *nm = NULL;
     nats_out x = {.message_id = o->message_id};
-    rc = svc_nats_msg_out(topic, m, &x, natsConnection_GetMaxPayload(nc), &nm);
+    rc = svc_nats_msg_out(topic, m, &x, svc_nats_link_max_payload(&ch->events), &nm);
     if (rc)
         return rc;
-    rc = publish_status(natsConnection_PublishMsg(nc, nm), nc, topic);
-    natsMsg_Destroy(nm);
-    return rc;
+    natsStatus s = svc_nats_msg_publish(nc, topic, m, &x, nm);
+    if (s == NATS_MAX_PAYLOAD) /* a server we just reconnected to, with a lower limit */
+        return svc_fail(SVC_RESOURCE_EXHAUSTED,
+                        "payload of %zu bytes is over the server's max_payload of %lld",
+                        svc_msg_len(m), (long long)natsConnection_GetMaxPayload(nc));
+    return publish_status(s, nc, topic);
 }
 
 svc_code svc_nats_publish_async(svc_channel *base, const char *topic, const svc_msg *m,

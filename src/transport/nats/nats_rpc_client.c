@@ -145,7 +145,7 @@ void svc_nats_call_start(svc_channel *base, svc_ccall *cc)
      * then on a reply or a cancellation may end it on another thread. */
     nats_out x = {.reply = reply, .deadline = cc->deadline};
     natsMsg *nm = NULL;
-    rc = svc_nats_msg_out(subject, cc->req, &x, natsConnection_GetMaxPayload(nc), &nm);
+    rc = svc_nats_msg_out(subject, cc->req, &x, svc_nats_link_max_payload(&ch->calls), &nm);
     if (rc) {
         end_call(cc, rc, svc_last_error());
         return;
@@ -154,8 +154,10 @@ void svc_nats_call_start(svc_channel *base, svc_ccall *cc)
     pthread_mutex_lock(&ch->calls_mu);
     rc = svc_strmap_put(&ch->pending, key, cc);
     pthread_mutex_unlock(&ch->calls_mu);
-    natsStatus st = rc ? NATS_NO_MEMORY : natsConnection_PublishMsg(nc, nm);
-    natsMsg_Destroy(nm);
+    /* cc->req stays readable: the hold above keeps cc, and cc its request. */
+    natsStatus st = rc ? NATS_NO_MEMORY : svc_nats_msg_publish(nc, subject, cc->req, &x, nm);
+    if (rc)
+        natsMsg_Destroy(nm);
     if (st != NATS_OK && (rc || take(ch, key))) {
         rc = svc_nats_fail(st, "request not sent");
         end_call(cc, rc, svc_last_error());

@@ -112,7 +112,7 @@ void svc_nats_call_reply(svc_call *base, svc_msg *resp)
     nats_out x = {.with_status = true};
     natsMsg *nm = NULL;
     svc_code rc = !nc  ? SVC_UNAVAILABLE /* the server shut down meanwhile */
-                  : m ? svc_nats_msg_out(c->reply, m, &x, natsConnection_GetMaxPayload(nc), &nm)
+                  : m ? svc_nats_msg_out(c->reply, m, &x, svc_nats_link_max_payload(&l->link), &nm)
                       : SVC_RESOURCE_EXHAUSTED;
     if (rc != SVC_OK && nc && m) {
         /* The reply itself cannot travel (too large): its status can. */
@@ -122,10 +122,9 @@ void svc_nats_call_reply(svc_call *base, svc_msg *resp)
         svc_msg_free(err);
     }
     if (rc == SVC_OK) {
-        natsStatus s = natsConnection_PublishMsg(nc, nm);
+        natsStatus s = svc_nats_msg_publish(nc, c->reply, m, &x, nm);
         if (s != NATS_OK)
             svc_log_debug(l->ctx, "nats", "reply to %s lost: %s", c->reply, natsStatus_GetText(s));
-        natsMsg_Destroy(nm);
     }
     pthread_rwlock_unlock(&l->close_lock);
     svc_msg_free(resp);
