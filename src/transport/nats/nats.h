@@ -250,8 +250,8 @@ struct nats_channel {
     svc_strmap pending; /* token → svc_ccall */
     uint64_t next_token;
     /* JetStream (events link) */
-    pthread_mutex_t js_mu;
-    jsCtx *js;
+    pthread_mutex_t js_mu;       /* making js */
+    _Atomic(jsCtx *) js;         /* set once made, until the channel goes */
     pthread_mutex_t async_mu;
     pthread_cond_t async_cv;
     size_t async_pending;       /* asynchronous publishes without a verdict */
