@@ -6,10 +6,11 @@
  *   pubsub  publish 128 B messages to a subscriber on another connection;
  *           the rate is what the subscriber received
  *   reqrep  sequential requests to a responder; latency p50/p99
- *   jspub   JetStream js_PublishAsync with acks (window 4000), checked by an
- *           error handler: ours must know each ack's verdict (to retry and
- *           to report it), so the anchor reads every ack too rather than
- *           only waiting for the count of pending ones to reach zero
+ *   jspub   JetStream js_PublishAsync with acks (window 4000), each one's
+ *           fate known as ours must know it (to retry and to report it):
+ *           an error handler reads every ack (without one cnats only
+ *           counts them) and a 5 s MaxWait times out a lost one (ours
+ *           waits that long per attempt)
  *   jsreset (setup) deletes and creates the stream BENCH on bench.js
  */
 #include <nats/nats.h>
@@ -134,9 +135,12 @@ int main(int argc, char **argv)
         jsOptions_Init(&jo);
         jo.PublishAsync.ErrHandler = on_js_error;
         natsConnection_JetStream(&js, nc, &jo);
+        jsPubOptions each;
+        jsPubOptions_Init(&each);
+        each.MaxWait = 5000;
         long n = 0, failed = 0;
         while (n < MAX_MSGS && ((n & 1023) || bench_now() < end)) {
-            failed += js_PublishAsync(js, "bench.js", payload, MSG_SIZE, NULL) != NATS_OK;
+            failed += js_PublishAsync(js, "bench.js", payload, MSG_SIZE, &each) != NATS_OK;
             n++;
         }
         jsPubOptions po;
