@@ -6,7 +6,11 @@
  *   pubsub  publish 128 B messages to a subscriber on another connection;
  *           the rate is what the subscriber received
  *   reqrep  sequential requests to a responder; latency p50/p99
- *   jspub   JetStream js_PublishAsync with acks (window 4000)
+ *   jspub   JetStream js_PublishAsync with acks (window 4000), each one's
+ *           fate known as ours must know it (to retry and to report it):
+ *           an error handler reads every ack (without one cnats only
+ *           counts them) and a 5 s MaxWait times out a lost one (ours
+ *           waits that long per attempt)
  *   jsreset (setup) deletes and creates the stream BENCH on bench.js
  */
 #include <nats/nats.h>
@@ -31,6 +35,16 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
     (void)ud;
     natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m), natsMsg_GetDataLength(m));
     natsMsg_Destroy(m);
+}
+
+static atomic_long js_failed;
+
+static void on_js_error(jsCtx *js, jsPubAckErr *pae, void *ud)
+{
+    (void)js;
+    (void)pae;
+    (void)ud;
+    atomic_fetch_add_explicit(&js_failed, 1, memory_order_relaxed);
 }
 
 static natsConnection *connect(const char *url, bool asap)
@@ -117,16 +131,23 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(a.mode, "jspub") == 0) {
         jsCtx *js = NULL;
-        natsConnection_JetStream(&js, nc, NULL);
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.PublishAsync.ErrHandler = on_js_error;
+        natsConnection_JetStream(&js, nc, &jo);
+        jsPubOptions each;
+        jsPubOptions_Init(&each);
+        each.MaxWait = 5000;
         long n = 0, failed = 0;
         while (n < MAX_MSGS && ((n & 1023) || bench_now() < end)) {
-            failed += js_PublishAsync(js, "bench.js", payload, MSG_SIZE, NULL) != NATS_OK;
+            failed += js_PublishAsync(js, "bench.js", payload, MSG_SIZE, &each) != NATS_OK;
             n++;
         }
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MaxWait = 60000;
         failed += js_PublishAsyncComplete(js, &po) != NATS_OK;
+        failed += atomic_load(&js_failed);
         throughput_report(a.mode, n, bench_now() - start, failed);
         jsCtx_Destroy(js);
     }

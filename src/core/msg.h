@@ -16,6 +16,7 @@ typedef struct svc_buf {
     void *data;
     size_t len;
     void (*free_fn)(void *); /* NULL: data is inline after the struct */
+    void *owner;             /* what free_fn is given: the data or its holder */
 } svc_buf;
 
 struct svc_msg {
@@ -31,6 +32,13 @@ struct svc_msg {
      * safe to retry whatever the method (lb/balancer). */
     bool unprocessed;
 };
+
+/* Makes `len` bytes at `data`, which belong to `owner` (a transport's
+ * received message, say), the payload without copying them; they must stay
+ * unchanged until release(owner), which runs once no message uses them any
+ * more, or at once when this fails (out of memory). */
+svc_code svc_msg_set_data_borrowed(svc_msg *m, const void *data, size_t len,
+                                   void (*release)(void *), void *owner);
 
 /* A new message with status `code` and `message` (copied; may be NULL), or
  * NULL when out of memory. Used to build error replies. */

@@ -58,7 +58,9 @@ struct svc_event {
     svc_event *prev, *next; /* sub->unsettled (manual ack) */
 };
 
-/* Hands one message (taken) to the subscription. SVC_RESOURCE_EXHAUSTED when
+/* Hands one message (taken) to the subscription; `topic` is copied before
+ * the message can be freed, so it may live in what the message's payload
+ * borrows from (svc_msg_set_data_borrowed). SVC_RESOURCE_EXHAUSTED when
  * it was dropped because the handler fell behind, SVC_CANCELLED when the
  * subscription is closing; the transport may then requeue it (tdata is not
  * kept in either case). A transport may call it even after unsubscribe()

@@ -2,12 +2,20 @@
 
 #include <string.h>
 
+/* Bytes that end a token or need a closer look; publishing checks every
+ * topic, so the plain bytes cost one load each. */
+static const bool special[256] = {
+    [0 ... ' '] = true, ['.'] = true, ['*'] = true, ['>'] = true, [0x7F] = true,
+};
+
 static bool check(const char *s, bool wildcards)
 {
     if (!s || !*s)
         return false;
     const char *tok = s;
     for (const char *p = s;; p++) {
+        if (!special[(unsigned char)*p])
+            continue;
         if (*p == '.' || *p == '\0') {
             size_t n = (size_t)(p - tok);
             if (n == 0)

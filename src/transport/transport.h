@@ -89,6 +89,11 @@ struct svc_transport_ops {
     void (*channel_free)(svc_channel *ch);
     /* Connectivity now, from any thread. Optional: without it READY. */
     svc_conn_state (*channel_state)(const svc_channel *ch);
+    /* Replies come back through a broker process and the transport
+     * library's own threads, which need the CPUs a spinning caller would
+     * hold: blocking calls then sleep at once instead of spinning first
+     * (core/client.c). */
+    bool wait_without_spin;
     /* Start a unary call. The transport owns one reference to `cc` and must
      * end with svc_ccall_complete() (at most once is enough: core ignores
      * late answers) and svc_ccall_release(). */

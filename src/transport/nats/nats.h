@@ -70,6 +70,11 @@ struct nats_link {
     bool closed;                  /* cnats' closed callback ran */
     atomic_bool closing;          /* we are closing it */
     _Atomic(natsConnection *) nc; /* set once connected, never changes */
+    /* The server's max_payload, read at connect and at each reconnect:
+     * asking cnats takes its connection lock, once per message otherwise
+     * (cnats still refuses a message over the limit of a server we just
+     * reconnected to, before this is updated). */
+    atomic_llong max_payload;
     atomic_int state;
     svc_counter *state_gauge;
     svc_counter *changes[SVC_CONN_STATES];
@@ -85,6 +90,8 @@ void svc_nats_link_init(nats_link *l, svc_ctx *ctx, const nats_config *cfg, cons
  * connecting: the first use only. */
 svc_code svc_nats_link_get(nats_link *l, natsConnection **out);
 svc_conn_state svc_nats_link_state(const nats_link *l);
+/* The connected server's max_payload (0 before the first connect). */
+int64_t svc_nats_link_max_payload(nats_link *l);
 /* Flushes what is buffered (bounded wait), closes and frees. */
 void svc_nats_link_close(nats_link *l);
 
@@ -110,13 +117,20 @@ typedef struct nats_out {
     svc_time deadline;      /* 0 = none: Svc-Timeout */
     bool with_status;       /* replies: Svc-Status / Svc-Message when not OK */
     const char *message_id; /* Nats-Msg-Id */
+    bool need_msg;          /* a natsMsg even without headers (JetStream's API) */
 } nats_out;
 
-/* A natsMsg for `m` on `subject`; fails with INVALID_ARGUMENT when the
- * headers alone exceed `max_payload` (the server's limit; <= 0 = unknown)
- * and with RESOURCE_EXHAUSTED when headers and payload do. */
+/* A natsMsg for `m` on `subject`, or NULL in *out when m needs no headers
+ * (unless x->need_msg): svc_nats_msg_publish then sends a plain PUB. Fails
+ * with INVALID_ARGUMENT when the headers alone exceed `max_payload` (the
+ * server's limit; <= 0 = unknown) and with RESOURCE_EXHAUSTED when headers
+ * and payload do. */
 svc_code svc_nats_msg_out(const char *subject, const svc_msg *m, const nats_out *x,
                           int64_t max_payload, natsMsg **out);
+/* Publishes what svc_nats_msg_out made for m: nm (destroyed here) or, when
+ * NULL, m's payload as a plain PUB with x->reply. */
+natsStatus svc_nats_msg_publish(natsConnection *nc, const char *subject, const svc_msg *m,
+                                const nats_out *x, natsMsg *nm);
 
 /* What our own headers said on an incoming message. */
 typedef struct nats_in {
@@ -126,10 +140,14 @@ typedef struct nats_in {
     const char *status_message; /* borrowed from the natsMsg */
 } nats_in;
 
-/* The svc_msg of an incoming natsMsg: payload copied, headers → metadata
- * (ours read into `in` and the status, not kept as metadata), content type
- * from Content-Type or, without one, JSON when the body looks like it. */
-svc_code svc_nats_msg_in(natsMsg *nm, nats_in *in, svc_msg **out);
+/* The svc_msg of an incoming natsMsg: headers → metadata (ours read into
+ * `in` and the status, not kept as metadata), content type from
+ * Content-Type or, without one, JSON when the body looks like it. With
+ * `take`, nm is consumed: the payload borrows nm's data, and nm is
+ * destroyed once no message uses it (at once on failure); without, the
+ * payload is copied and nm stays the caller's (JetStream events, whose
+ * natsMsg is acknowledged and destroyed when they are settled). */
+svc_code svc_nats_msg_in(natsMsg *nm, bool take, nats_in *in, svc_msg **out);
 
 /* One incoming header applied to m (fuzzed): ours fill `in` and the status,
  * the rest become metadata; what is not valid metadata is skipped. */
@@ -232,8 +250,8 @@ struct nats_channel {
     svc_strmap pending; /* token → svc_ccall */
     uint64_t next_token;
     /* JetStream (events link) */
-    pthread_mutex_t js_mu;
-    jsCtx *js;
+    pthread_mutex_t js_mu;       /* making js */
+    _Atomic(jsCtx *) js;         /* set once made, until the channel goes */
     pthread_mutex_t async_mu;
     pthread_cond_t async_cv;
     size_t async_pending;       /* asynchronous publishes without a verdict */

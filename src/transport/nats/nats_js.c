@@ -42,24 +42,33 @@ static void on_pub_ack(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, v
 
 svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out)
 {
+    /* Every JetStream publish comes here: no lock once the context exists. */
+    jsCtx *js = atomic_load_explicit(&ch->js, memory_order_acquire);
+    if (js) {
+        *out = js;
+        return SVC_OK;
+    }
     natsConnection *nc = NULL;
     svc_code rc = svc_nats_link_get(&ch->events, &nc);
     if (rc)
         return rc;
     pthread_mutex_lock(&ch->js_mu);
-    if (!ch->js) {
+    js = atomic_load_explicit(&ch->js, memory_order_acquire);
+    if (!js) {
         jsOptions o;
         jsOptions_Init(&o);
         o.PublishAsync.AckHandler = on_pub_ack;
         o.PublishAsync.AckHandlerClosure = ch;
         o.PublishAsync.StallWait = STALL_WAIT_MS;
-        natsStatus s = natsConnection_JetStream(&ch->js, nc, &o);
-        if (s != NATS_OK) {
-            ch->js = NULL;
+        natsStatus s = natsConnection_JetStream(&js, nc, &o);
+        if (s == NATS_OK)
+            atomic_store_explicit(&ch->js, js, memory_order_release);
+        else {
+            js = NULL;
             rc = svc_nats_fail(s, "JetStream");
         }
     }
-    *out = ch->js;
+    *out = js;
     pthread_mutex_unlock(&ch->js_mu);
     return rc;
 }
@@ -145,9 +154,8 @@ static int64_t timeout_of(const svc_pub_opts *o)
 
 static svc_code make_msg(nats_channel *ch, const char *topic, const svc_msg *m, natsMsg **nm)
 {
-    nats_out x = {0}; /* the message id goes in through jsPubOptions */
-    return svc_nats_msg_out(topic, m, &x, natsConnection_GetMaxPayload(atomic_load(&ch->events.nc)),
-                            nm);
+    nats_out x = {.need_msg = true}; /* the message id goes in through jsPubOptions */
+    return svc_nats_msg_out(topic, m, &x, svc_nats_link_max_payload(&ch->events), nm);
 }
 
 svc_code svc_nats_js_publish(nats_channel *ch, const char *topic, const svc_msg *m,
@@ -240,7 +248,7 @@ static void attempt(void *arg)
     pthread_mutex_unlock(&ch->async_mu);
     natsMsg *nm = ap->nm;
     pthread_mutex_lock(&ap->mu);
-    natsStatus s = rc ? NATS_NO_MEMORY : js_PublishMsgAsync(ch->js, &nm, &po);
+    natsStatus s = rc ? NATS_NO_MEMORY : js_PublishMsgAsync(atomic_load(&ch->js), &nm, &po);
     pthread_mutex_unlock(&ap->mu);
     if (s == NATS_OK)
         return; /* cnats owns the message until on_pub_ack hands it back */
@@ -281,16 +289,18 @@ svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const sv
     if (rc == SVC_OK && o->message_id &&
         natsMsgHeader_Set(nm, SVC_NATS_HDR_MSG_ID, o->message_id) != NATS_OK)
         rc = svc_fail_oom();
-    async_pub *ap = rc ? NULL : calloc(1, sizeof *ap);
+    async_pub *ap = rc ? NULL : malloc(sizeof *ap); /* not calloc: core/msg.c says why */
     if (!ap) {
         natsMsg_Destroy(nm);
         return rc ? rc : svc_fail_oom();
     }
+    *ap = (async_pub){
+        .ch = ch,
+        .pc = pc,
+        .nm = nm,
+        .deadline = svc_now() + timeout_of(o) * SVC_NSEC_PER_MSEC,
+    };
     pthread_mutex_init(&ap->mu, NULL);
-    ap->ch = ch;
-    ap->pc = pc;
-    ap->nm = nm;
-    ap->deadline = svc_now() + timeout_of(o) * SVC_NSEC_PER_MSEC;
     pthread_mutex_lock(&ch->async_mu);
     ch->async_pending++;
     ch->async_used = true;
@@ -302,12 +312,13 @@ svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const sv
 void svc_nats_js_close(nats_channel *ch)
 {
     atomic_store(&ch->closing, true);
-    if (!ch->js)
+    jsCtx *js = atomic_load(&ch->js);
+    if (!js)
         return;
     /* Publishes cnats still waits on are taken back and answered now (cnats
      * 3.4 crashes asking a context that never published asynchronously). */
     natsMsgList pending = {0};
-    if (ch->async_used && js_PublishAsyncGetPendingList(&pending, ch->js) == NATS_OK) {
+    if (ch->async_used && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) {
         for (int i = 0; i < pending.Count; i++) {
             pthread_mutex_lock(&ch->async_mu);
             async_pub *ap = svc_nats_ptrmap_take(&ch->async_msgs, pending.Msgs[i]);
@@ -324,6 +335,6 @@ void svc_nats_js_close(nats_channel *ch)
     while (ch->async_pending > 0)
         pthread_cond_wait(&ch->async_cv, &ch->async_mu);
     pthread_mutex_unlock(&ch->async_mu);
-    jsCtx_Destroy(ch->js);
-    ch->js = NULL;
+    atomic_store(&ch->js, NULL);
+    jsCtx_Destroy(js);
 }

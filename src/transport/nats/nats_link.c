@@ -76,8 +76,9 @@ static void on_disconnected(natsConnection *nc, void *ud)
 
 static void on_reconnected(natsConnection *nc, void *ud)
 {
-    (void)nc;
-    set_state(ud, SVC_CONN_READY, NULL);
+    nats_link *l = ud;
+    atomic_store(&l->max_payload, natsConnection_GetMaxPayload(nc)); /* maybe another server */
+    set_state(l, SVC_CONN_READY, NULL);
 }
 
 /* The last callback cnats makes for a connection: link_close waits for it
@@ -211,6 +212,7 @@ svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
     }
     natsOptions_Destroy(o);
     if (nc) {
+        atomic_store(&l->max_payload, natsConnection_GetMaxPayload(nc));
         atomic_store_explicit(&l->nc, nc, memory_order_release);
         set_state(l, SVC_CONN_READY, NULL);
     } else {
@@ -219,6 +221,11 @@ svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
     pthread_mutex_unlock(&l->mu);
     *out = nc;
     return rc;
+}
+
+int64_t svc_nats_link_max_payload(nats_link *l)
+{
+    return atomic_load_explicit(&l->max_payload, memory_order_relaxed);
 }
 
 void svc_nats_link_close(nats_link *l)

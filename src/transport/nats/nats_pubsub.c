@@ -50,22 +50,17 @@ svc_code svc_nats_publish(svc_channel *base, const char *topic, const svc_msg *m
     svc_code rc = svc_nats_link_get(&ch->events, &nc);
     if (rc)
         return rc;
-    if (!m->md.n && !m->content_type && !o->message_id) { /* no headers: the plain PUB */
-        natsStatus s = natsConnection_Publish(nc, topic, svc_msg_data(m), (int)svc_msg_len(m));
-        if (s == NATS_MAX_PAYLOAD)
-            return svc_fail(SVC_RESOURCE_EXHAUSTED,
-                            "payload of %zu bytes is over the server's max_payload of %lld",
-                            svc_msg_len(m), (long long)natsConnection_GetMaxPayload(nc));
-        return publish_status(s, nc, topic);
-    }
     natsMsg *nm = NULL;
     nats_out x = {.message_id = o->message_id};
-    rc = svc_nats_msg_out(topic, m, &x, natsConnection_GetMaxPayload(nc), &nm);
+    rc = svc_nats_msg_out(topic, m, &x, svc_nats_link_max_payload(&ch->events), &nm);
     if (rc)
         return rc;
-    rc = publish_status(natsConnection_PublishMsg(nc, nm), nc, topic);
-    natsMsg_Destroy(nm);
-    return rc;
+    natsStatus s = svc_nats_msg_publish(nc, topic, m, &x, nm);
+    if (s == NATS_MAX_PAYLOAD) /* a server we just reconnected to, with a lower limit */
+        return svc_fail(SVC_RESOURCE_EXHAUSTED,
+                        "payload of %zu bytes is over the server's max_payload of %lld",
+                        svc_msg_len(m), (long long)natsConnection_GetMaxPayload(nc));
+    return publish_status(s, nc, topic);
 }
 
 svc_code svc_nats_publish_async(svc_channel *base, const char *topic, const svc_msg *m,
@@ -122,15 +117,22 @@ void svc_nats_deliver(nats_sub *s, natsMsg *nm)
         }
         atomic_fetch_add(&s->refs, 1); /* the event's, given back when settled */
     }
-    svc_code rc = atomic_load(&s->closing) ? SVC_CANCELLED : svc_nats_msg_in(nm, &in, &m);
+    /* Core NATS events borrow nm's payload rather than copy it (nm goes
+     * with the event's message); JetStream ones copy it, their nm being
+     * acknowledged and destroyed when they are settled. The subject stays
+     * valid: core copies it before it can let go of the message. */
+    const char *subject = natsMsg_GetSubject(nm);
+    svc_code rc = SVC_CANCELLED;
+    if (!atomic_load(&s->closing))
+        rc = svc_nats_msg_in(nm, !s->js, &in, &m);
+    else if (!s->js)
+        natsMsg_Destroy(nm);
     if (rc == SVC_OK)
-        rc = svc_sub_deliver(s->sub, natsMsg_GetSubject(nm), m, count, s->js ? nm : NULL);
+        rc = svc_sub_deliver(s->sub, subject, m, count, s->js ? nm : NULL);
     if (s->js && rc != SVC_OK) {
         natsMsg_Nak(nm, NULL); /* not taken (closing, slow, out of memory): redeliver */
         natsMsg_Destroy(nm);
         svc_nats_sub_unref(s);
-    } else if (!s->js) {
-        natsMsg_Destroy(nm);
     }
     if (atomic_fetch_add(&s->delivered, 1) % DROP_CHECK_EVERY == DROP_CHECK_EVERY - 1)
         svc_nats_sub_check_drops(s);

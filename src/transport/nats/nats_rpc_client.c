@@ -48,10 +48,15 @@ static void end_call(svc_ccall *cc, svc_code code, const char *message)
     svc_ccall_release(cc);
 }
 
+/* The answer in nm, which this takes: the reply borrows its payload. */
 static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
 {
     char text[700];
-    if (natsMsg_IsNoResponders(nm)) {
+    size_t len = (size_t)natsMsg_GetDataLength(nm);
+    bool no_responders = natsMsg_IsNoResponders(nm);
+    if (no_responders || len > svc_ccall_max_reply(cc))
+        natsMsg_Destroy(nm);
+    if (no_responders) {
         char subject[600];
         if (!svc_nats_method_to_subject(prefix, cc->method, subject, sizeof subject))
             subject[0] = '\0';
@@ -59,7 +64,6 @@ static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
                  subject);
         return svc_msg_new_unprocessed(SVC_UNAVAILABLE, text);
     }
-    size_t len = (size_t)natsMsg_GetDataLength(nm);
     if (len > svc_ccall_max_reply(cc)) {
         snprintf(text, sizeof text, "reply of %zu bytes is over the limit of %zu", len,
                  svc_ccall_max_reply(cc));
@@ -67,7 +71,7 @@ static svc_msg *reply_of(natsMsg *nm, svc_ccall *cc, const char *prefix)
     }
     nats_in in;
     svc_msg *m = NULL;
-    return svc_nats_msg_in(nm, &in, &m) == SVC_OK ? m : NULL;
+    return svc_nats_msg_in(nm, true, &in, &m) == SVC_OK ? m : NULL;
 }
 
 static void on_reply(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void *ud)
@@ -78,11 +82,12 @@ static void on_reply(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void
     nats_channel *ch = s->owner;
     const char *dot = strrchr(natsMsg_GetSubject(nm), '.');
     svc_ccall *cc = dot ? take(ch, dot + 1) : NULL;
-    if (cc) {
-        svc_ccall_complete(cc, reply_of(nm, cc, ch->cfg.prefix));
-        svc_ccall_release(cc);
+    if (!cc) {
+        natsMsg_Destroy(nm); /* a late reply (deadline, cancel) is dropped */
+        return;
     }
-    natsMsg_Destroy(nm); /* a late reply (deadline, cancel) is dropped */
+    svc_ccall_complete(cc, reply_of(nm, cc, ch->cfg.prefix));
+    svc_ccall_release(cc);
 }
 
 svc_code svc_nats_calls_ready(nats_link *l, natsConnection *nc, void *ud)
@@ -140,7 +145,7 @@ void svc_nats_call_start(svc_channel *base, svc_ccall *cc)
      * then on a reply or a cancellation may end it on another thread. */
     nats_out x = {.reply = reply, .deadline = cc->deadline};
     natsMsg *nm = NULL;
-    rc = svc_nats_msg_out(subject, cc->req, &x, natsConnection_GetMaxPayload(nc), &nm);
+    rc = svc_nats_msg_out(subject, cc->req, &x, svc_nats_link_max_payload(&ch->calls), &nm);
     if (rc) {
         end_call(cc, rc, svc_last_error());
         return;
@@ -149,8 +154,10 @@ void svc_nats_call_start(svc_channel *base, svc_ccall *cc)
     pthread_mutex_lock(&ch->calls_mu);
     rc = svc_strmap_put(&ch->pending, key, cc);
     pthread_mutex_unlock(&ch->calls_mu);
-    natsStatus st = rc ? NATS_NO_MEMORY : natsConnection_PublishMsg(nc, nm);
-    natsMsg_Destroy(nm);
+    /* cc->req stays readable: the hold above keeps cc, and cc its request. */
+    natsStatus st = rc ? NATS_NO_MEMORY : svc_nats_msg_publish(nc, subject, cc->req, &x, nm);
+    if (rc)
+        natsMsg_Destroy(nm);
     if (st != NATS_OK && (rc || take(ch, key))) {
         rc = svc_nats_fail(st, "request not sent");
         end_call(cc, rc, svc_last_error());

@@ -57,15 +57,20 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *nm, vo
         return;
     }
     size_t rlen = strlen(reply);
-    nats_call *c = calloc(1, sizeof *c + rlen + 1);
+    nats_call *c = malloc(sizeof *c + rlen + 1); /* not calloc: core/msg.c says why */
+    if (c)
+        *c = (nats_call){0};
     nats_in in;
     svc_msg *req = NULL;
     size_t body = (size_t)natsMsg_GetDataLength(nm);
     bool too_large = body > l->max_body;
     if (c)
         memcpy(c->reply, reply, rlen + 1); /* reply points into nm */
-    svc_code rc = c ? svc_nats_msg_in(nm, &in, &req) : svc_fail_oom();
-    natsMsg_Destroy(nm);
+    svc_code rc = SVC_RESOURCE_EXHAUSTED;
+    if (c) /* the request borrows nm's payload, and nm goes with it */
+        rc = svc_nats_msg_in(nm, true, &in, &req);
+    else
+        natsMsg_Destroy(nm);
     if (rc) {
         free(c);
         return; /* out of memory: the caller's deadline answers it */
@@ -107,7 +112,7 @@ void svc_nats_call_reply(svc_call *base, svc_msg *resp)
     nats_out x = {.with_status = true};
     natsMsg *nm = NULL;
     svc_code rc = !nc  ? SVC_UNAVAILABLE /* the server shut down meanwhile */
-                  : m ? svc_nats_msg_out(c->reply, m, &x, natsConnection_GetMaxPayload(nc), &nm)
+                  : m ? svc_nats_msg_out(c->reply, m, &x, svc_nats_link_max_payload(&l->link), &nm)
                       : SVC_RESOURCE_EXHAUSTED;
     if (rc != SVC_OK && nc && m) {
         /* The reply itself cannot travel (too large): its status can. */
@@ -117,10 +122,9 @@ void svc_nats_call_reply(svc_call *base, svc_msg *resp)
         svc_msg_free(err);
     }
     if (rc == SVC_OK) {
-        natsStatus s = natsConnection_PublishMsg(nc, nm);
+        natsStatus s = svc_nats_msg_publish(nc, c->reply, m, &x, nm);
         if (s != NATS_OK)
             svc_log_debug(l->ctx, "nats", "reply to %s lost: %s", c->reply, natsStatus_GetText(s));
-        natsMsg_Destroy(nm);
     }
     pthread_rwlock_unlock(&l->close_lock);
     svc_msg_free(resp);

@@ -80,6 +80,13 @@ static svc_code add_ours(natsMsg *nm, const svc_msg *m, const nats_out *x, size_
     return ok ? SVC_OK : svc_fail_oom();
 }
 
+/* Whether add_ours or add_metadata would add anything. */
+static bool needs_headers(const svc_msg *m, const nats_out *x)
+{
+    return m->content_type || x->deadline || (x->with_status && m->status != SVC_OK) ||
+           x->message_id || m->md.n;
+}
+
 svc_code svc_nats_msg_out(const char *subject, const svc_msg *m, const nats_out *x,
                           int64_t max_payload, natsMsg **out)
 {
@@ -88,6 +95,13 @@ svc_code svc_nats_msg_out(const char *subject, const svc_msg *m, const nats_out 
         return svc_fail(SVC_RESOURCE_EXHAUSTED,
                         "payload of %zu bytes is over the server's max_payload of %lld", len,
                         (long long)max_payload);
+    /* Without headers no natsMsg is built: destroying one goes through
+     * cnats' garbage-collector thread, a wake-up per message that calls
+     * and replies would pay on their latency. */
+    if (!x->need_msg && !needs_headers(m, x)) {
+        *out = NULL;
+        return SVC_OK;
+    }
     natsMsg *nm = NULL;
     natsStatus s = natsMsg_Create(&nm, subject, x->reply, svc_msg_data(m), (int)len);
     if (s != NATS_OK)
@@ -113,6 +127,20 @@ svc_code svc_nats_msg_out(const char *subject, const svc_msg *m, const nats_out 
     }
     *out = nm;
     return SVC_OK;
+}
+
+natsStatus svc_nats_msg_publish(natsConnection *nc, const char *subject, const svc_msg *m,
+                                const nats_out *x, natsMsg *nm)
+{
+    if (nm) {
+        natsStatus s = natsConnection_PublishMsg(nc, nm);
+        natsMsg_Destroy(nm);
+        return s;
+    }
+    const void *data = svc_msg_data(m);
+    int len = (int)svc_msg_len(m);
+    return x->reply ? natsConnection_PublishRequest(nc, subject, x->reply, data, len)
+                    : natsConnection_Publish(nc, subject, data, len);
 }
 
 static svc_code md_from_header(svc_md *md, const char *key, const char *value)
@@ -194,14 +222,31 @@ static svc_code headers_in(natsMsg *nm, svc_msg *m, nats_in *in)
     return rc;
 }
 
-svc_code svc_nats_msg_in(natsMsg *nm, nats_in *in, svc_msg **out)
+static void release_nats_msg(void *nm)
+{
+    natsMsg_Destroy(nm);
+}
+
+/* The payload: borrowed from nm (which it then owns) or copied. */
+static svc_code payload_in(natsMsg *nm, bool take, svc_msg *m)
+{
+    int len = natsMsg_GetDataLength(nm);
+    if (take)
+        return svc_msg_set_data_borrowed(m, natsMsg_GetData(nm), len > 0 ? (size_t)len : 0,
+                                         release_nats_msg, nm);
+    return len > 0 ? svc_msg_set_data(m, natsMsg_GetData(nm), (size_t)len) : SVC_OK;
+}
+
+svc_code svc_nats_msg_in(natsMsg *nm, bool take, nats_in *in, svc_msg **out)
 {
     memset(in, 0, sizeof *in);
     svc_msg *m = NULL;
     svc_code rc = svc_msg_new(&m);
-    int len = natsMsg_GetDataLength(nm);
-    if (rc == SVC_OK && len > 0)
-        rc = svc_msg_set_data(m, natsMsg_GetData(nm), (size_t)len);
+    if (rc == SVC_OK)
+        rc = payload_in(nm, take, m);
+    else if (take)
+        natsMsg_Destroy(nm);
+    /* Past this point a taken nm lives as long as m's payload. */
     if (rc == SVC_OK)
         rc = headers_in(nm, m, in);
     /* The status message points into nm: applied while nm is alive. */

@@ -88,6 +88,12 @@ static inline int collector_wait(collector *c, int n, long ms)
     return got;
 }
 
+/* The count so far, read under the lock: handlers may still be adding. */
+static inline int collector_count(collector *c)
+{
+    return collector_wait(c, 0, 0);
+}
+
 static inline void collector_clear(collector *c)
 {
     pthread_mutex_lock(&c->mu);
