@@ -22,6 +22,7 @@
 #include "core/ccall.h"
 #include "core/ctx.h"
 #include "core/flow.h"
+#include "grpc_mem.h"
 #include "grpc_wire.h"
 
 extern const svc_transport_ops svc_grpc_transport;
@@ -103,6 +104,7 @@ struct grpc_conn {
     grpc_conn *prev, *next;    /* the owner's connections */
     struct bufferevent *bev;
     nghttp2_session *h2;
+    grpc_mem mem;              /* the session's */
     bool server;
     bool is_ready;             /* connected, TLS done, ALPN h2 */
     bool dead;                 /* closed; the memory goes in a posted task */
