@@ -1,5 +1,6 @@
 #include "msg.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,20 @@ static void buf_unref(svc_buf *b)
     if (b->free_fn)
         b->free_fn(b->data);
     free(b);
+}
+
+/* Nearly every message has one of these: they are pointed to, not copied
+ * (a unary gRPC call set four content types, each a malloc and a free). */
+static const char *const common_types[] = {SVC_CT_PROTO, SVC_CT_JSON};
+
+#define N_COMMON (sizeof common_types / sizeof common_types[0])
+
+static void free_type(const char *ct)
+{
+    for (size_t i = 0; i < N_COMMON; i++)
+        if (ct == common_types[i])
+            return;
+    free((char *)(uintptr_t)ct);
 }
 
 svc_code svc_msg_new(svc_msg **out)
@@ -77,7 +92,7 @@ void svc_msg_free(svc_msg *m)
     if (!m)
         return;
     buf_unref(m->buf);
-    free(m->content_type);
+    free_type(m->content_type);
     free(m->status_message);
     svc_md_clear(&m->md);
     free(m);
@@ -91,7 +106,7 @@ svc_code svc_msg_clone(const svc_msg *m, svc_msg **out)
     c->status = m->status;
     c->compress = m->compress;
     c->was_compressed = m->was_compressed;
-    if ((m->content_type && !(c->content_type = strdup(m->content_type))) ||
+    if (svc_msg_set_content_type(c, m->content_type) != SVC_OK ||
         (m->status_message && !(c->status_message = strdup(m->status_message))) ||
         svc_md_copy(&c->md, &m->md) != SVC_OK) {
         svc_msg_free(c);
@@ -143,10 +158,13 @@ size_t svc_msg_len(const svc_msg *m)
 
 svc_code svc_msg_set_content_type(svc_msg *m, const char *ct)
 {
-    char *copy = NULL;
-    if (ct && !(copy = strdup(ct)))
+    const char *copy = NULL;
+    for (size_t i = 0; ct && !copy && i < N_COMMON; i++)
+        if (strcmp(ct, common_types[i]) == 0)
+            copy = common_types[i];
+    if (ct && !copy && !(copy = strdup(ct)))
         return svc_fail_oom();
-    free(m->content_type);
+    free_type(m->content_type);
     m->content_type = copy;
     return SVC_OK;
 }

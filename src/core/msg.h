@@ -20,7 +20,7 @@ typedef struct svc_buf {
 
 struct svc_msg {
     svc_buf *buf; /* NULL = empty payload */
-    char *content_type;
+    const char *content_type; /* a common one (msg.c), else our copy */
     svc_md md;
     svc_code status;
     char *status_message;
