@@ -193,9 +193,8 @@ typedef struct answer_task {
     enum { TASK_REPLY, TASK_SEND, TASK_CONSUMED } kind;
 } answer_task;
 
-static void run_answer(void *arg)
+static void answer_now(answer_task *t)
 {
-    answer_task *t = arg;
     grpc_sstream *st = t->st;
     svc_msg *m = t->msg;
     if (st->s.closed || !st->s.conn) {
@@ -225,18 +224,29 @@ static void run_answer(void *arg)
         svc_grpc_stream_resume(&st->s);
     }
     svc_call_unref(&st->base);
-    free(t);
+}
+
+static void run_answer(void *arg)
+{
+    answer_now(arg);
+    free(arg);
 }
 
 static svc_code post_answer(svc_call *c, svc_msg *m, int kind)
 {
     grpc_sstream *st = (grpc_sstream *)c;
+    svc_call_ref(c);
+    if (svc_loop_in_thread(st->loop)) {
+        /* An inline handler: no task to allocate. */
+        answer_now(&(answer_task){st, m, kind});
+        return SVC_OK;
+    }
     answer_task *t = malloc(sizeof *t);
     if (!t) {
+        svc_call_unref(c);
         svc_msg_free(m);
         return svc_fail_oom();
     }
-    svc_call_ref(c);
     *t = (answer_task){st, m, kind};
     svc_grpc_on_loop(st->loop, run_answer, t);
     return SVC_OK;
