@@ -38,6 +38,7 @@ typedef struct grpc_listener {
     pthread_cond_t cv;
     grpc_conn *conns;
     size_t n_conns;
+    size_t n_tasks; /* each_conn's tasks not yet run: they read the listener */
     svc_counter *accepted;
 } grpc_listener;
 
@@ -778,6 +779,10 @@ static void run_conn_task(void *arg)
     pthread_mutex_unlock(&t->l->mu);
     if (c && !c->dead)
         t->fn(c);
+    pthread_mutex_lock(&t->l->mu);
+    if (--t->l->n_tasks == 0)
+        pthread_cond_broadcast(&t->l->cv);
+    pthread_mutex_unlock(&t->l->mu);
     free(t);
 }
 
@@ -791,6 +796,8 @@ static void each_conn(grpc_listener *l, void (*fn)(grpc_conn *c))
         if (!t || svc_loop_post(c->loop, run_conn_task, t) != SVC_OK) {
             free(t);
             svc_log_error(l->ctx, "grpc", "out of memory stopping a connection");
+        } else {
+            l->n_tasks++;
         }
     }
     pthread_mutex_unlock(&l->mu);
@@ -818,8 +825,10 @@ void svc_grpc_listener_free(svc_listener *base)
         ;
     pthread_mutex_unlock(&l->mu);
     each_conn(l, force_close);
+    /* A connection can be gone with a task for it still queued on its loop
+     * (it closed by itself meanwhile): that task still reads `l`. */
     pthread_mutex_lock(&l->mu);
-    while (l->n_conns > 0)
+    while (l->n_conns > 0 || l->n_tasks > 0)
         pthread_cond_wait(&l->cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
     listener_destroy(l); /* core frees base.url */
