@@ -31,18 +31,28 @@ typedef struct grpc_conn grpc_conn;
 
 /* ---- streams: what both roles keep per HTTP/2 stream ---- */
 
+#define GRPC_SMALL_OUT 64 /* bytes of framed messages a stream holds itself */
+
 /* Wire sizes of received messages not yet consumed by the application, in
  * order: HTTP/2 window is handed back only as each is consumed. */
 typedef struct grpc_credits {
-    size_t *v;
+    size_t *v; /* `small` until more are queued: a unary call has one */
     size_t head, len, cap;
+    size_t small[4];
 } grpc_credits;
 
 typedef struct grpc_stream {
     struct grpc_stream *prev, *next; /* the connection's streams */
     grpc_conn *conn;                 /* NULL once the connection is gone */
     int32_t id;                      /* -1 before submission */
-    struct evbuffer *out;            /* framed messages not yet sent */
+    uint8_t small[GRPC_SMALL_OUT];   /* framed messages not yet sent that
+                                      * were small and came while `out` was
+                                      * empty: a unary reply needs no
+                                      * evbuffer, whose smallest chain is a
+                                      * 1 KiB malloc */
+    size_t small_off, small_len;
+    struct evbuffer *out;            /* framed messages after those in
+                                      * `small`; made on first use */
     bool deferred;                   /* nghttp2 waits for more data */
     bool out_end;                    /* end after `out` drains */
     bool peer_gzip;                  /* the peer accepts gzip */
@@ -71,7 +81,7 @@ void svc_grpc_stream_posted(grpc_stream *s, size_t len);
  * svc_grpc_stream_posted. The gate closes while the bytes not yet sent are past
  * GRPC_OUT_HIGH, and opens when they are back under GRPC_OUT_LOW. */
 svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
-/* nghttp2's data source read callback body: copies from `out`. */
+/* nghttp2's data source read callback body: copies from `small`, then `out`. */
 ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
 /* Called for each DATA chunk: deframes, and for each message calls
  * deliver(ud, msg) with its payload (decompressed; content type `ct`). */
