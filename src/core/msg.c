@@ -6,7 +6,8 @@
 
 #include "error.h"
 
-static svc_buf *buf_new_copy(const void *data, size_t len)
+/* The payload right after the header, NUL-terminated: one allocation. */
+static svc_buf *buf_new(size_t len)
 {
     svc_buf *b = malloc(sizeof *b + len + 1);
     if (!b)
@@ -15,8 +16,6 @@ static svc_buf *buf_new_copy(const void *data, size_t len)
     b->data = b + 1;
     b->len = len;
     b->free_fn = NULL;
-    if (len)
-        memcpy(b->data, data, len);
     ((char *)b->data)[len] = '\0';
     return b;
 }
@@ -120,14 +119,24 @@ svc_code svc_msg_clone(const svc_msg *m, svc_msg **out)
     return SVC_OK;
 }
 
-svc_code svc_msg_set_data(svc_msg *m, const void *data, size_t len)
+svc_code svc_msg_alloc_data(svc_msg *m, size_t len, void **data)
 {
-    svc_buf *b = buf_new_copy(data, len);
+    svc_buf *b = buf_new(len);
     if (!b)
         return svc_fail_oom();
     buf_unref(m->buf);
     m->buf = b;
+    *data = b->data;
     return SVC_OK;
+}
+
+svc_code svc_msg_set_data(svc_msg *m, const void *data, size_t len)
+{
+    void *p = NULL;
+    svc_code rc = svc_msg_alloc_data(m, len, &p);
+    if (rc == SVC_OK && len)
+        memcpy(p, data, len);
+    return rc;
 }
 
 svc_code svc_msg_set_data_owned(svc_msg *m, void *data, size_t len, void (*free_fn)(void *))

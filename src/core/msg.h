@@ -32,6 +32,10 @@ struct svc_msg {
     bool unprocessed;
 };
 
+/* Gives `m` an uninitialised payload of `len` bytes for the caller to
+ * write at *data, allocated with its buffer: for code that produces the
+ * bytes itself (the protobuf packer), one malloc instead of two. */
+svc_code svc_msg_alloc_data(svc_msg *m, size_t len, void **data);
 /* A new message with status `code` and `message` (copied; may be NULL), or
  * NULL when out of memory. Used to build error replies. */
 svc_msg *svc_msg_new_status(svc_code code, const char *message);
