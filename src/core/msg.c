@@ -20,7 +20,12 @@ static svc_buf *buf_new(size_t len)
     return b;
 }
 
-static void buf_unref(svc_buf *b)
+void svc_buf_ref(svc_buf *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+void svc_buf_unref(svc_buf *b)
 {
     if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
         return;
@@ -90,7 +95,7 @@ void svc_msg_free(svc_msg *m)
 {
     if (!m)
         return;
-    buf_unref(m->buf);
+    svc_buf_unref(m->buf);
     free_type(m->content_type);
     free(m->status_message);
     svc_md_clear(&m->md);
@@ -112,7 +117,7 @@ svc_code svc_msg_clone(const svc_msg *m, svc_msg **out)
         return svc_fail_oom();
     }
     if (m->buf) {
-        atomic_fetch_add_explicit(&m->buf->refs, 1, memory_order_relaxed);
+        svc_buf_ref(m->buf);
         c->buf = m->buf;
     }
     *out = c;
@@ -124,7 +129,7 @@ svc_code svc_msg_alloc_data(svc_msg *m, size_t len, void **data)
     svc_buf *b = buf_new(len);
     if (!b)
         return svc_fail_oom();
-    buf_unref(m->buf);
+    svc_buf_unref(m->buf);
     m->buf = b;
     *data = b->data;
     return SVC_OK;
@@ -150,7 +155,7 @@ svc_code svc_msg_set_data_owned(svc_msg *m, void *data, size_t len, void (*free_
     b->data = data;
     b->len = len;
     b->free_fn = free_fn ? free_fn : free;
-    buf_unref(m->buf);
+    svc_buf_unref(m->buf);
     m->buf = b;
     return SVC_OK;
 }

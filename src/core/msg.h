@@ -32,6 +32,9 @@ struct svc_msg {
     bool unprocessed;
 };
 
+/* A payload outlives its message while referenced (NULL: no-op unref). */
+void svc_buf_ref(svc_buf *b);
+void svc_buf_unref(svc_buf *b);
 /* Gives `m` an uninitialised payload of `len` bytes for the caller to
  * write at *data, allocated with its buffer: for code that produces the
  * bytes itself (the protobuf packer), one malloc instead of two. */

@@ -76,11 +76,12 @@ void svc_grpc_stream_destroy(grpc_stream *s);
  * closes past GRPC_IN_TRANSIT messages in flight to the loop, or past
  * GRPC_OUT_HIGH bytes not yet sent (in flight or in `out`). */
 void svc_grpc_stream_posted(grpc_stream *s, size_t len);
-/* Frames `m` (taken) onto the stream, gzip'd when asked and accepted, and
- * resumes nghttp2 if it waited. `posted`: it came through
+/* Frames `m`'s payload onto the stream, gzip'd when asked and accepted,
+ * and resumes nghttp2 if it waited. The caller keeps `m`: the bytes are
+ * copied, or a large payload's buffer is referenced until sent. `posted`: it came through
  * svc_grpc_stream_posted. The gate closes while the bytes not yet sent are past
  * GRPC_OUT_HIGH, and opens when they are back under GRPC_OUT_LOW. */
-svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
+svc_code svc_grpc_stream_send(grpc_stream *s, const svc_msg *m, bool posted);
 /* nghttp2's data source read callback body: copies from `small`, then `out`. */
 ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
 /* Called for each DATA chunk: deframes, and for each message calls

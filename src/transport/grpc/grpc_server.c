@@ -208,18 +208,17 @@ static void answer_now(answer_task *t)
     } else if (t->kind == TASK_SEND) {
         send_headers(st);
         svc_grpc_stream_send(&st->s, m, true);
+        svc_msg_free(m);
     } else if (!st->headers_sent && (!m || m->status != SVC_OK)) {
         send_trailers_only(st, m);
         st->trailers = m;
         svc_grpc_conn_flush(st->s.conn);
     } else {
         send_headers(st);
-        svc_msg *last = NULL;
         /* The unary reply, or a streaming call's final payload, is the last
          * message before the status. */
-        if (m && m->status == SVC_OK && (svc_msg_len(m) || !st->base.flow) &&
-            svc_msg_clone(m, &last) == SVC_OK)
-            svc_grpc_stream_send(&st->s, last, false);
+        if (m && m->status == SVC_OK && (svc_msg_len(m) || !st->base.flow))
+            svc_grpc_stream_send(&st->s, m, false);
         st->trailers = m;
         st->s.out_end = true;
         svc_grpc_stream_resume(&st->s);

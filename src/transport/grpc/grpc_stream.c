@@ -79,14 +79,14 @@ static void free_ref(const void *data, size_t len, void *ud)
     free(ud);
 }
 
-static void free_msg_ref(const void *data, size_t len, void *ud)
+static void free_buf_ref(const void *data, size_t len, void *ud)
 {
     (void)data;
     (void)len;
-    svc_msg_free(ud);
+    svc_buf_unref(ud);
 }
 
-svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
+svc_code svc_grpc_stream_send(grpc_stream *s, const svc_msg *m, bool posted)
 {
     const uint8_t *data = svc_msg_data(m);
     size_t len = svc_msg_len(m);
@@ -96,10 +96,8 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
     }
     uint8_t *zipped = NULL;
     bool gzip = m->compress && s->peer_gzip;
-    if (gzip && svc_grpc_gzip(data, len, &zipped, &len) != SVC_OK) {
-        svc_msg_free(m);
+    if (gzip && svc_grpc_gzip(data, len, &zipped, &len) != SVC_OK)
         return svc_fail(SVC_INTERNAL, "cannot compress a message");
-    }
     /* Into `small` only while `out` is empty, so that order is kept. */
     bool small = (!s->out || evbuffer_get_length(s->out) == 0) &&
                  SVC_GRPC_PREFIX + len <= sizeof s->small - s->small_len;
@@ -126,9 +124,11 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
         if (rc == 0 && zipped &&
             (rc = evbuffer_add_reference(s->out, zipped, len, free_ref, zipped)) == 0)
             zipped = NULL;
-        else if (rc == 0 && !zipped &&
-                 (rc = evbuffer_add_reference(s->out, data, len, free_msg_ref, m)) == 0)
-            m = NULL;
+        else if (rc == 0 && !zipped) {
+            svc_buf_ref(m->buf);
+            if ((rc = evbuffer_add_reference(s->out, data, len, free_buf_ref, m->buf)))
+                svc_buf_unref(m->buf);
+        }
     } else {
         uint8_t prefix[SVC_GRPC_PREFIX];
         svc_grpc_prefix(prefix, len, gzip);
@@ -136,7 +136,6 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
              evbuffer_add(s->out, zipped ? zipped : data, len);
     }
     free(zipped);
-    svc_msg_free(m);
     atomic_store(&s->out_len, (long long)queued(s));
     if (rc != 0)
         return svc_fail_oom();
