@@ -48,7 +48,7 @@ typedef struct grpc_sstream {
     grpc_listener *l;
     svc_loop *loop; /* the connection's: where answers are sent from */
     svc_msg *req;   /* request metadata, until the call takes it */
-    char *path;
+    nghttp2_rcbuf *path; /* :path, nghttp2's bytes held until the call is made */
     bool post, ct_ok, json, req_gzip;
     int64_t timeout_ns;        /* grpc-timeout, when has_timeout */
     bool has_timeout, bad_timeout;
@@ -83,7 +83,8 @@ static void stream_gone(grpc_sstream *st)
     } else {
         svc_grpc_stream_destroy(&st->s);
         svc_msg_free(st->req);
-        free(st->path);
+        if (st->path)
+            nghttp2_rcbuf_decref(st->path);
         free(st);
     }
 }
@@ -93,7 +94,6 @@ void svc_grpc_call_free(svc_call *c)
     grpc_sstream *st = (grpc_sstream *)c;
     svc_grpc_stream_destroy(&st->s);
     svc_msg_free(st->trailers);
-    free(st->path);
     free(st);
 }
 
@@ -302,22 +302,29 @@ static bool header_is(const uint8_t *name, size_t n, const char *want)
     return n == strlen(want) && memcmp(name, want, n) == 0;
 }
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, nghttp2_rcbuf *name_buf,
+                     nghttp2_rcbuf *value_buf, uint8_t flags, void *ud)
 {
     (void)flags;
     (void)ud;
     grpc_sstream *st = stream_of(h2, f->hd.stream_id);
     if (!st || st->call_made)
         return 0; /* trailers from a client carry nothing we use */
+    nghttp2_vec name_vec = nghttp2_rcbuf_get_buf(name_buf);
+    nghttp2_vec value_vec = nghttp2_rcbuf_get_buf(value_buf);
+    const uint8_t *name = name_vec.base;
+    size_t nlen = name_vec.len, vlen = value_vec.len;
     /* RFC 7541 §4.1 counts 32 bytes of overhead per entry. */
     st->header_bytes += nlen + vlen + 32;
     if (st->header_bytes > GRPC_MAX_HEADER_LIST)
         return 0; /* answered RESOURCE_EXHAUSTED when the block ends */
-    const char *v = (const char *)value;
+    const char *v = (const char *)value_vec.base;
     if (header_is(name, nlen, ":path")) {
-        free(st->path);
-        st->path = strndup(v, vlen);
+        /* Referenced, not copied: the call makes the one copy it keeps. */
+        if (st->path)
+            nghttp2_rcbuf_decref(st->path);
+        nghttp2_rcbuf_incref(value_buf);
+        st->path = value_buf;
     } else if (header_is(name, nlen, ":method")) {
         st->post = vlen == 4 && memcmp(v, "POST", 4) == 0;
     } else if (header_is(name, nlen, "content-type")) {
@@ -362,8 +369,7 @@ static void request_late(void *arg)
     }
 }
 
-/* The request's headers are complete: make the call. */
-static void headers_done(grpc_sstream *st)
+static void make_call(grpc_sstream *st, const char *path, size_t path_len)
 {
     if (!st->post) {
         refuse_http(st, "405");
@@ -373,10 +379,10 @@ static void headers_done(grpc_sstream *st)
         refuse_http(st, "415");
         return;
     }
-    const char *path = st->path ? st->path : "";
+    size_t skip = path_len > 0 && path[0] == '/';
     svc_call_args args = {
-        .method = path[0] == '/' ? path + 1 : path,
-        .method_len = strlen(path[0] == '/' ? path + 1 : path),
+        .method = path + skip,
+        .method_len = path_len - skip,
         .req = st->req,
         .deadline = st->has_timeout ? svc_deadline_after(st->timeout_ns) : 0,
     };
@@ -409,6 +415,18 @@ static void headers_done(grpc_sstream *st)
                svc_timer_new(st->loop, request_late, st, &st->request_deadline) == SVC_OK) {
         svc_timer_arm(st->request_deadline, st->base.deadline);
     }
+}
+
+/* The request's headers are complete: make the call, and give the path
+ * back to nghttp2 while its session surely exists. */
+static void headers_done(grpc_sstream *st)
+{
+    nghttp2_rcbuf *path = st->path;
+    st->path = NULL;
+    nghttp2_vec p = path ? nghttp2_rcbuf_get_buf(path) : (nghttp2_vec){(uint8_t *)"", 0};
+    make_call(st, (const char *)p.base, p.len);
+    if (path)
+        nghttp2_rcbuf_decref(path);
 }
 
 /* The client finished sending. */
@@ -545,7 +563,7 @@ static void make_callbacks(void)
         return; /* svc_grpc_listen reports it */
     svc_grpc_conn_common_callbacks(cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
