@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
+#include <svccomm/msg.h>
 
 static const char *const proto_types[] = {
     "application/proto",          "application/protobuf",
@@ -19,6 +20,12 @@ svc_ct_kind svc_ct_classify(const char *ct)
 {
     if (!ct || !*ct)
         return SVC_CT_KIND_NONE;
+    /* Nearly every message carries one of ours, spelled as we spell it:
+     * caught here before the general parse (a unary call classifies 3). */
+    if (strcmp(ct, SVC_CT_PROTO) == 0)
+        return SVC_CT_KIND_PROTO;
+    if (strcmp(ct, SVC_CT_JSON) == 0)
+        return SVC_CT_KIND_JSON;
     size_t n = strcspn(ct, ";");
     while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;

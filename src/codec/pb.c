@@ -15,20 +15,20 @@ svc_code svc_msg_pack(svc_msg *m, const ProtobufCMessage *pb, const char *conten
     svc_ct_kind kind = svc_ct_classify(content_type);
     if (kind == SVC_CT_KIND_OTHER)
         return svc_fail(SVC_INVALID_ARGUMENT, "cannot encode protobuf as '%s'", content_type);
-    char *data;
-    size_t len;
+    svc_code rc;
     if (kind == SVC_CT_KIND_JSON) {
-        svc_code rc = svc_pb_to_json(pb, 0, &data, &len);
-        if (rc)
-            return rc;
+        char *data;
+        size_t len;
+        rc = svc_pb_to_json(pb, 0, &data, &len);
+        if (rc == SVC_OK)
+            rc = svc_msg_set_data_owned(m, data, len, free);
     } else {
-        len = protobuf_c_message_get_packed_size(pb);
-        if (!(data = malloc(len ? len : 1)))
-            return svc_fail_oom();
-        protobuf_c_message_pack(pb, (uint8_t *)data);
+        void *data;
+        rc = svc_msg_alloc_data(m, protobuf_c_message_get_packed_size(pb), &data);
+        if (rc == SVC_OK)
+            protobuf_c_message_pack(pb, data);
         content_type = content_type ? content_type : SVC_CT_PROTO;
     }
-    svc_code rc = svc_msg_set_data_owned(m, data, len, free);
     return rc ? rc : svc_msg_set_content_type(m, content_type);
 }
 

@@ -1,11 +1,13 @@
 #include "msg.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 
-static svc_buf *buf_new_copy(const void *data, size_t len)
+/* The payload right after the header, NUL-terminated: one allocation. */
+static svc_buf *buf_new(size_t len)
 {
     svc_buf *b = malloc(sizeof *b + len + 1);
     if (!b)
@@ -15,13 +17,16 @@ static svc_buf *buf_new_copy(const void *data, size_t len)
     b->len = len;
     b->free_fn = NULL;
     b->owner = NULL;
-    if (len)
-        memcpy(b->data, data, len);
     ((char *)b->data)[len] = '\0';
     return b;
 }
 
-static void buf_unref(svc_buf *b)
+void svc_buf_ref(svc_buf *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+void svc_buf_unref(svc_buf *b)
 {
     if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
         return;
@@ -39,6 +44,20 @@ static svc_msg *msg_alloc(void)
     if (m)
         *m = (svc_msg){0};
     return m;
+}
+
+/* Nearly every message has one of these: they are pointed to, not copied
+ * (a unary gRPC call set four content types, each a malloc and a free). */
+static const char *const common_types[] = {SVC_CT_PROTO, SVC_CT_JSON};
+
+#define N_COMMON (sizeof common_types / sizeof common_types[0])
+
+static void free_type(const char *ct)
+{
+    for (size_t i = 0; i < N_COMMON; i++)
+        if (ct == common_types[i])
+            return;
+    free((char *)(uintptr_t)ct);
 }
 
 svc_code svc_msg_new(svc_msg **out)
@@ -88,8 +107,8 @@ void svc_msg_free(svc_msg *m)
 {
     if (!m)
         return;
-    buf_unref(m->buf);
-    free(m->content_type);
+    svc_buf_unref(m->buf);
+    free_type(m->content_type);
     free(m->status_message);
     svc_md_clear(&m->md);
     free(m);
@@ -103,28 +122,38 @@ svc_code svc_msg_clone(const svc_msg *m, svc_msg **out)
     c->status = m->status;
     c->compress = m->compress;
     c->was_compressed = m->was_compressed;
-    if ((m->content_type && !(c->content_type = strdup(m->content_type))) ||
+    if (svc_msg_set_content_type(c, m->content_type) != SVC_OK ||
         (m->status_message && !(c->status_message = strdup(m->status_message))) ||
         svc_md_copy(&c->md, &m->md) != SVC_OK) {
         svc_msg_free(c);
         return svc_fail_oom();
     }
     if (m->buf) {
-        atomic_fetch_add_explicit(&m->buf->refs, 1, memory_order_relaxed);
+        svc_buf_ref(m->buf);
         c->buf = m->buf;
     }
     *out = c;
     return SVC_OK;
 }
 
-svc_code svc_msg_set_data(svc_msg *m, const void *data, size_t len)
+svc_code svc_msg_alloc_data(svc_msg *m, size_t len, void **data)
 {
-    svc_buf *b = buf_new_copy(data, len);
+    svc_buf *b = buf_new(len);
     if (!b)
         return svc_fail_oom();
-    buf_unref(m->buf);
+    svc_buf_unref(m->buf);
     m->buf = b;
+    *data = b->data;
     return SVC_OK;
+}
+
+svc_code svc_msg_set_data(svc_msg *m, const void *data, size_t len)
+{
+    void *p = NULL;
+    svc_code rc = svc_msg_alloc_data(m, len, &p);
+    if (rc == SVC_OK && len)
+        memcpy(p, data, len);
+    return rc;
 }
 
 svc_code svc_msg_set_data_borrowed(svc_msg *m, const void *data, size_t len,
@@ -140,7 +169,7 @@ svc_code svc_msg_set_data_borrowed(svc_msg *m, const void *data, size_t len,
     b->len = len;
     b->free_fn = release;
     b->owner = owner;
-    buf_unref(m->buf);
+    svc_buf_unref(m->buf);
     m->buf = b;
     return SVC_OK;
 }
@@ -162,10 +191,13 @@ size_t svc_msg_len(const svc_msg *m)
 
 svc_code svc_msg_set_content_type(svc_msg *m, const char *ct)
 {
-    char *copy = NULL;
-    if (ct && !(copy = strdup(ct)))
+    const char *copy = NULL;
+    for (size_t i = 0; ct && !copy && i < N_COMMON; i++)
+        if (strcmp(ct, common_types[i]) == 0)
+            copy = common_types[i];
+    if (ct && !copy && !(copy = strdup(ct)))
         return svc_fail_oom();
-    free(m->content_type);
+    free_type(m->content_type);
     m->content_type = copy;
     return SVC_OK;
 }

@@ -21,7 +21,7 @@ typedef struct svc_buf {
 
 struct svc_msg {
     svc_buf *buf; /* NULL = empty payload */
-    char *content_type;
+    const char *content_type; /* a common one (msg.c), else our copy */
     svc_md md;
     svc_code status;
     char *status_message;
@@ -40,6 +40,13 @@ struct svc_msg {
 svc_code svc_msg_set_data_borrowed(svc_msg *m, const void *data, size_t len,
                                    void (*release)(void *), void *owner);
 
+/* A payload outlives its message while referenced (NULL: no-op unref). */
+void svc_buf_ref(svc_buf *b);
+void svc_buf_unref(svc_buf *b);
+/* Gives `m` an uninitialised payload of `len` bytes for the caller to
+ * write at *data, allocated with its buffer: for code that produces the
+ * bytes itself (the protobuf packer), one malloc instead of two. */
+svc_code svc_msg_alloc_data(svc_msg *m, size_t len, void **data);
 /* A new message with status `code` and `message` (copied; may be NULL), or
  * NULL when out of memory. Used to build error replies. */
 svc_msg *svc_msg_new_status(svc_code code, const char *message);

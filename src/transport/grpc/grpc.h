@@ -22,6 +22,7 @@
 #include "core/ccall.h"
 #include "core/ctx.h"
 #include "core/flow.h"
+#include "grpc_mem.h"
 #include "grpc_wire.h"
 
 extern const svc_transport_ops svc_grpc_transport;
@@ -30,18 +31,28 @@ typedef struct grpc_conn grpc_conn;
 
 /* ---- streams: what both roles keep per HTTP/2 stream ---- */
 
+#define GRPC_SMALL_OUT 64 /* bytes of framed messages a stream holds itself */
+
 /* Wire sizes of received messages not yet consumed by the application, in
  * order: HTTP/2 window is handed back only as each is consumed. */
 typedef struct grpc_credits {
-    size_t *v;
+    size_t *v; /* `small` until more are queued: a unary call has one */
     size_t head, len, cap;
+    size_t small[4];
 } grpc_credits;
 
 typedef struct grpc_stream {
     struct grpc_stream *prev, *next; /* the connection's streams */
     grpc_conn *conn;                 /* NULL once the connection is gone */
     int32_t id;                      /* -1 before submission */
-    struct evbuffer *out;            /* framed messages not yet sent */
+    uint8_t small[GRPC_SMALL_OUT];   /* framed messages not yet sent that
+                                      * were small and came while `out` was
+                                      * empty: a unary reply needs no
+                                      * evbuffer, whose smallest chain is a
+                                      * 1 KiB malloc */
+    size_t small_off, small_len;
+    struct evbuffer *out;            /* framed messages after those in
+                                      * `small`; made on first use */
     bool deferred;                   /* nghttp2 waits for more data */
     bool out_end;                    /* end after `out` drains */
     bool peer_gzip;                  /* the peer accepts gzip */
@@ -65,12 +76,13 @@ void svc_grpc_stream_destroy(grpc_stream *s);
  * closes past GRPC_IN_TRANSIT messages in flight to the loop, or past
  * GRPC_OUT_HIGH bytes not yet sent (in flight or in `out`). */
 void svc_grpc_stream_posted(grpc_stream *s, size_t len);
-/* Frames `m` (taken) onto the stream, gzip'd when asked and accepted, and
- * resumes nghttp2 if it waited. `posted`: it came through
+/* Frames `m`'s payload onto the stream, gzip'd when asked and accepted,
+ * and resumes nghttp2 if it waited. The caller keeps `m`: the bytes are
+ * copied, or a large payload's buffer is referenced until sent. `posted`: it came through
  * svc_grpc_stream_posted. The gate closes while the bytes not yet sent are past
  * GRPC_OUT_HIGH, and opens when they are back under GRPC_OUT_LOW. */
-svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted);
-/* nghttp2's data source read callback body: copies from `out`. */
+svc_code svc_grpc_stream_send(grpc_stream *s, const svc_msg *m, bool posted);
+/* nghttp2's data source read callback body: copies from `small`, then `out`. */
 ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
 /* Called for each DATA chunk: deframes, and for each message calls
  * deliver(ud, msg) with its payload (decompressed; content type `ct`). */
@@ -103,6 +115,7 @@ struct grpc_conn {
     grpc_conn *prev, *next;    /* the owner's connections */
     struct bufferevent *bev;
     nghttp2_session *h2;
+    grpc_mem mem;              /* the session's */
     bool server;
     bool is_ready;             /* connected, TLS done, ALPN h2 */
     bool dead;                 /* closed; the memory goes in a posted task */

@@ -339,15 +339,7 @@ static void begin(grpc_channel *ch, svc_ccall *cc, bool unary)
     cs->s.peer_gzip = true;
     cc->tdata = cs;
     if (unary) {
-        svc_msg *m = NULL;
-        if (svc_msg_clone(cc->req, &m) != SVC_OK) {
-            cc->tdata = NULL;
-            svc_ccall_fail(cc, SVC_RESOURCE_EXHAUSTED, "out of memory");
-            svc_ccall_release(cc);
-            cstream_free(cs);
-            return;
-        }
-        svc_grpc_stream_send(&cs->s, m, false); /* queued until submitted */
+        svc_grpc_stream_send(&cs->s, cc->req, false); /* queued until submitted */
         cs->s.out_end = true;
     }
     svc_grpc_on_loop(ch->loop, start, cs);
@@ -626,6 +618,7 @@ static void run_call_task(void *arg)
         }
     } else if (t->kind == SEND) {
         svc_grpc_stream_send(&cs->s, t->msg, true);
+        svc_msg_free(t->msg);
     } else if (t->kind == CLOSE_SEND) {
         cs->s.out_end = true;
         svc_grpc_stream_resume(&cs->s);

@@ -62,6 +62,7 @@ static void teardown(void *arg)
     if (c->keepalive)
         event_free(c->keepalive);
     nghttp2_session_del(c->h2);
+    svc_grpc_mem_destroy(&c->mem);
     bufferevent_free(c->bev); /* closes the socket */
     c->role->freed(c);
     free(c);
@@ -305,8 +306,10 @@ static bool start_session(grpc_conn *c)
         return false;
     /* We hand window back as the application consumes, not on arrival. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    int rv = c->server ? nghttp2_session_server_new2(&c->h2, c->role->callbacks, c, opt)
-                       : nghttp2_session_client_new2(&c->h2, c->role->callbacks, c, opt);
+    svc_grpc_mem_init(&c->mem);
+    int rv = c->server
+                 ? nghttp2_session_server_new3(&c->h2, c->role->callbacks, c, opt, &c->mem.mem)
+                 : nghttp2_session_client_new3(&c->h2, c->role->callbacks, c, opt, &c->mem.mem);
     nghttp2_option_del(opt);
     if (rv != 0)
         return false;
@@ -357,6 +360,7 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
             event_free(c->keepalive);
         if (c->h2)
             nghttp2_session_del(c->h2);
+        svc_grpc_mem_destroy(&c->mem);
         bufferevent_free(c->bev);
         free(c);
         return NULL;

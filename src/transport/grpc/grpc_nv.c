@@ -19,9 +19,30 @@ static bool grow(void **v, size_t *cap, size_t n, size_t size)
     return true;
 }
 
+/* Entries live in the list itself until they outnumber it: a unary
+ * call's headers and trailers then cost no allocation. */
+static bool grow_entries(grpc_nv *l)
+{
+    if (!l->v) {
+        l->v = l->small;
+        l->cap = GRPC_NV_INLINE;
+    }
+    if (l->n < l->cap)
+        return true;
+    nghttp2_nv *v = malloc(l->cap * 2 * sizeof *v);
+    if (!v)
+        return false;
+    memcpy(v, l->v, l->n * sizeof *v);
+    if (l->v != l->small)
+        free(l->v);
+    l->v = v;
+    l->cap *= 2;
+    return true;
+}
+
 void svc_grpc_nv_add(grpc_nv *l, const char *name, const char *value)
 {
-    if (l->oom || !grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) {
+    if (l->oom || !grow_entries(l)) {
         l->oom = true;
         return;
     }
@@ -65,5 +86,6 @@ void svc_grpc_nv_free(grpc_nv *l)
     for (size_t i = 0; i < l->n_owned; i++)
         free(l->owned[i]);
     free(l->owned);
-    free(l->v);
+    if (l->v != l->small)
+        free(l->v);
 }

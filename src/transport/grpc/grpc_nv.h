@@ -1,6 +1,7 @@
 /*
  * Building header lists for nghttp2: names and values are borrowed unless
  * added with svc_grpc_nv_own (then freed with the list). Both roles use it.
+ * A list starts as {0} and must not be moved once entries are added.
  */
 #ifndef SVC_GRPC_NV_H
 #define SVC_GRPC_NV_H
@@ -9,9 +10,13 @@
 
 #include "core/metadata.h"
 
+/* Entries a response's headers or trailers usually fit in. */
+#define GRPC_NV_INLINE 8
+
 typedef struct grpc_nv {
-    nghttp2_nv *v;
+    nghttp2_nv *v; /* `small` until the list outgrows it */
     size_t n, cap;
+    nghttp2_nv small[GRPC_NV_INLINE];
     char **owned;
     size_t n_owned, cap_owned;
     bool oom;

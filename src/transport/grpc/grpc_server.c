@@ -38,6 +38,7 @@ typedef struct grpc_listener {
     pthread_cond_t cv;
     grpc_conn *conns;
     size_t n_conns;
+    size_t n_tasks; /* each_conn's tasks not yet run: they read the listener */
     svc_counter *accepted;
 } grpc_listener;
 
@@ -47,7 +48,7 @@ typedef struct grpc_sstream {
     grpc_listener *l;
     svc_loop *loop; /* the connection's: where answers are sent from */
     svc_msg *req;   /* request metadata, until the call takes it */
-    char *path;
+    nghttp2_rcbuf *path; /* :path, nghttp2's bytes held until the call is made */
     bool post, ct_ok, json, req_gzip;
     int64_t timeout_ns;        /* grpc-timeout, when has_timeout */
     bool has_timeout, bad_timeout;
@@ -82,7 +83,8 @@ static void stream_gone(grpc_sstream *st)
     } else {
         svc_grpc_stream_destroy(&st->s);
         svc_msg_free(st->req);
-        free(st->path);
+        if (st->path)
+            nghttp2_rcbuf_decref(st->path);
         free(st);
     }
 }
@@ -92,7 +94,6 @@ void svc_grpc_call_free(svc_call *c)
     grpc_sstream *st = (grpc_sstream *)c;
     svc_grpc_stream_destroy(&st->s);
     svc_msg_free(st->trailers);
-    free(st->path);
     free(st);
 }
 
@@ -115,13 +116,19 @@ const char *svc_grpc_call_peer(const svc_call *c)
 
 /* ---- answers (on the loop thread) ---- */
 
-
-
 static void nv_status(grpc_nv *l, const svc_msg *resp)
 {
-    char code[4];
-    snprintf(code, sizeof code, "%d", resp ? (int)resp->status : SVC_RESOURCE_EXHAUSTED);
-    svc_grpc_nv_own(l, "grpc-status", strdup(code));
+    /* Spelled out, not formatted into a copy: one allocation less a call. */
+    static const char *const codes[] = {"0", "1", "2",  "3",  "4",  "5",  "6",  "7", "8",
+                                        "9", "10", "11", "12", "13", "14", "15", "16"};
+    unsigned code = resp ? (unsigned)resp->status : SVC_RESOURCE_EXHAUSTED;
+    if (code < sizeof codes / sizeof codes[0]) {
+        svc_grpc_nv_add(l, "grpc-status", codes[code]);
+    } else {
+        char text[12];
+        snprintf(text, sizeof text, "%u", code);
+        svc_grpc_nv_own(l, "grpc-status", strdup(text));
+    }
     const char *msg = resp ? svc_msg_status_message(resp) : "out of memory";
     if (*msg)
         svc_grpc_nv_own(l, "grpc-message", svc_grpc_message_encode(msg));
@@ -187,9 +194,8 @@ typedef struct answer_task {
     enum { TASK_REPLY, TASK_SEND, TASK_CONSUMED } kind;
 } answer_task;
 
-static void run_answer(void *arg)
+static void answer_now(answer_task *t)
 {
-    answer_task *t = arg;
     grpc_sstream *st = t->st;
     svc_msg *m = t->msg;
     if (st->s.closed || !st->s.conn) {
@@ -202,35 +208,45 @@ static void run_answer(void *arg)
     } else if (t->kind == TASK_SEND) {
         send_headers(st);
         svc_grpc_stream_send(&st->s, m, true);
+        svc_msg_free(m);
     } else if (!st->headers_sent && (!m || m->status != SVC_OK)) {
         send_trailers_only(st, m);
         st->trailers = m;
         svc_grpc_conn_flush(st->s.conn);
     } else {
         send_headers(st);
-        svc_msg *last = NULL;
         /* The unary reply, or a streaming call's final payload, is the last
          * message before the status. */
-        if (m && m->status == SVC_OK && (svc_msg_len(m) || !st->base.flow) &&
-            svc_msg_clone(m, &last) == SVC_OK)
-            svc_grpc_stream_send(&st->s, last, false);
+        if (m && m->status == SVC_OK && (svc_msg_len(m) || !st->base.flow))
+            svc_grpc_stream_send(&st->s, m, false);
         st->trailers = m;
         st->s.out_end = true;
         svc_grpc_stream_resume(&st->s);
     }
     svc_call_unref(&st->base);
-    free(t);
+}
+
+static void run_answer(void *arg)
+{
+    answer_now(arg);
+    free(arg);
 }
 
 static svc_code post_answer(svc_call *c, svc_msg *m, int kind)
 {
     grpc_sstream *st = (grpc_sstream *)c;
+    svc_call_ref(c);
+    if (svc_loop_in_thread(st->loop)) {
+        /* An inline handler: no task to allocate. */
+        answer_now(&(answer_task){st, m, kind});
+        return SVC_OK;
+    }
     answer_task *t = malloc(sizeof *t);
     if (!t) {
+        svc_call_unref(c);
         svc_msg_free(m);
         return svc_fail_oom();
     }
-    svc_call_ref(c);
     *t = (answer_task){st, m, kind};
     svc_grpc_on_loop(st->loop, run_answer, t);
     return SVC_OK;
@@ -286,22 +302,29 @@ static bool header_is(const uint8_t *name, size_t n, const char *want)
     return n == strlen(want) && memcmp(name, want, n) == 0;
 }
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, nghttp2_rcbuf *name_buf,
+                     nghttp2_rcbuf *value_buf, uint8_t flags, void *ud)
 {
     (void)flags;
     (void)ud;
     grpc_sstream *st = stream_of(h2, f->hd.stream_id);
     if (!st || st->call_made)
         return 0; /* trailers from a client carry nothing we use */
+    nghttp2_vec name_vec = nghttp2_rcbuf_get_buf(name_buf);
+    nghttp2_vec value_vec = nghttp2_rcbuf_get_buf(value_buf);
+    const uint8_t *name = name_vec.base;
+    size_t nlen = name_vec.len, vlen = value_vec.len;
     /* RFC 7541 §4.1 counts 32 bytes of overhead per entry. */
     st->header_bytes += nlen + vlen + 32;
     if (st->header_bytes > GRPC_MAX_HEADER_LIST)
         return 0; /* answered RESOURCE_EXHAUSTED when the block ends */
-    const char *v = (const char *)value;
+    const char *v = (const char *)value_vec.base;
     if (header_is(name, nlen, ":path")) {
-        free(st->path);
-        st->path = strndup(v, vlen);
+        /* Referenced, not copied: the call makes the one copy it keeps. */
+        if (st->path)
+            nghttp2_rcbuf_decref(st->path);
+        nghttp2_rcbuf_incref(value_buf);
+        st->path = value_buf;
     } else if (header_is(name, nlen, ":method")) {
         st->post = vlen == 4 && memcmp(v, "POST", 4) == 0;
     } else if (header_is(name, nlen, "content-type")) {
@@ -346,8 +369,7 @@ static void request_late(void *arg)
     }
 }
 
-/* The request's headers are complete: make the call. */
-static void headers_done(grpc_sstream *st)
+static void make_call(grpc_sstream *st, const char *path, size_t path_len)
 {
     if (!st->post) {
         refuse_http(st, "405");
@@ -357,10 +379,10 @@ static void headers_done(grpc_sstream *st)
         refuse_http(st, "415");
         return;
     }
-    const char *path = st->path ? st->path : "";
+    size_t skip = path_len > 0 && path[0] == '/';
     svc_call_args args = {
-        .method = path[0] == '/' ? path + 1 : path,
-        .method_len = strlen(path[0] == '/' ? path + 1 : path),
+        .method = path + skip,
+        .method_len = path_len - skip,
         .req = st->req,
         .deadline = st->has_timeout ? svc_deadline_after(st->timeout_ns) : 0,
     };
@@ -393,6 +415,18 @@ static void headers_done(grpc_sstream *st)
                svc_timer_new(st->loop, request_late, st, &st->request_deadline) == SVC_OK) {
         svc_timer_arm(st->request_deadline, st->base.deadline);
     }
+}
+
+/* The request's headers are complete: make the call, and give the path
+ * back to nghttp2 while its session surely exists. */
+static void headers_done(grpc_sstream *st)
+{
+    nghttp2_rcbuf *path = st->path;
+    st->path = NULL;
+    nghttp2_vec p = path ? nghttp2_rcbuf_get_buf(path) : (nghttp2_vec){(uint8_t *)"", 0};
+    make_call(st, (const char *)p.base, p.len);
+    if (path)
+        nghttp2_rcbuf_decref(path);
 }
 
 /* The client finished sending. */
@@ -529,7 +563,7 @@ static void make_callbacks(void)
         return; /* svc_grpc_listen reports it */
     svc_grpc_conn_common_callbacks(cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -762,6 +796,10 @@ static void run_conn_task(void *arg)
     pthread_mutex_unlock(&t->l->mu);
     if (c && !c->dead)
         t->fn(c);
+    pthread_mutex_lock(&t->l->mu);
+    if (--t->l->n_tasks == 0)
+        pthread_cond_broadcast(&t->l->cv);
+    pthread_mutex_unlock(&t->l->mu);
     free(t);
 }
 
@@ -775,6 +813,8 @@ static void each_conn(grpc_listener *l, void (*fn)(grpc_conn *c))
         if (!t || svc_loop_post(c->loop, run_conn_task, t) != SVC_OK) {
             free(t);
             svc_log_error(l->ctx, "grpc", "out of memory stopping a connection");
+        } else {
+            l->n_tasks++;
         }
     }
     pthread_mutex_unlock(&l->mu);
@@ -802,8 +842,10 @@ void svc_grpc_listener_free(svc_listener *base)
         ;
     pthread_mutex_unlock(&l->mu);
     each_conn(l, force_close);
+    /* A connection can be gone with a task for it still queued on its loop
+     * (it closed by itself meanwhile): that task still reads `l`. */
     pthread_mutex_lock(&l->mu);
-    while (l->n_conns > 0)
+    while (l->n_conns > 0 || l->n_tasks > 0)
         pthread_cond_wait(&l->cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
     listener_destroy(l); /* core frees base.url */

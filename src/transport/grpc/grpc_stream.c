@@ -16,7 +16,6 @@ void svc_grpc_stream_init(grpc_stream *s, grpc_conn *c, size_t max_in, svc_flow 
     memset(s, 0, sizeof *s);
     s->conn = c;
     s->id = -1;
-    s->out = evbuffer_new();
     s->gate = gate;
     svc_grpc_deframer_init(&s->in, max_in);
 }
@@ -26,7 +25,8 @@ void svc_grpc_stream_destroy(grpc_stream *s)
     if (s->out)
         evbuffer_free(s->out);
     svc_grpc_deframer_free(&s->in);
-    free(s->credits.v);
+    if (s->credits.v != s->credits.small)
+        free(s->credits.v);
 }
 
 void svc_grpc_stream_resume(grpc_stream *s)
@@ -37,6 +37,12 @@ void svc_grpc_stream_resume(grpc_stream *s)
     }
     if (s->conn)
         svc_grpc_conn_flush(s->conn);
+}
+
+/* Framed bytes waiting for nghttp2. */
+static size_t queued(const grpc_stream *s)
+{
+    return s->small_len - s->small_off + (s->out ? evbuffer_get_length(s->out) : 0);
 }
 
 /* Bytes the application gave that nghttp2 has not taken yet: on their way
@@ -73,14 +79,14 @@ static void free_ref(const void *data, size_t len, void *ud)
     free(ud);
 }
 
-static void free_msg_ref(const void *data, size_t len, void *ud)
+static void free_buf_ref(const void *data, size_t len, void *ud)
 {
     (void)data;
     (void)len;
-    svc_msg_free(ud);
+    svc_buf_unref(ud);
 }
 
-svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
+svc_code svc_grpc_stream_send(grpc_stream *s, const svc_msg *m, bool posted)
 {
     const uint8_t *data = svc_msg_data(m);
     size_t len = svc_msg_len(m);
@@ -90,12 +96,19 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
     }
     uint8_t *zipped = NULL;
     bool gzip = m->compress && s->peer_gzip;
-    if (gzip && svc_grpc_gzip(data, len, &zipped, &len) != SVC_OK) {
-        svc_msg_free(m);
+    if (gzip && svc_grpc_gzip(data, len, &zipped, &len) != SVC_OK)
         return svc_fail(SVC_INTERNAL, "cannot compress a message");
-    }
-    int rc;
-    if (len >= GRPC_REF_MIN) {
+    /* Into `small` only while `out` is empty, so that order is kept. */
+    bool small = (!s->out || evbuffer_get_length(s->out) == 0) &&
+                 SVC_GRPC_PREFIX + len <= sizeof s->small - s->small_len;
+    int rc = 0;
+    if (small) {
+        svc_grpc_prefix(s->small + s->small_len, len, gzip);
+        memcpy(s->small + s->small_len + SVC_GRPC_PREFIX, zipped ? zipped : data, len);
+        s->small_len += SVC_GRPC_PREFIX + len;
+    } else if (!s->out && !(s->out = evbuffer_new())) {
+        rc = -1;
+    } else if (len >= GRPC_REF_MIN) {
         /* A large message is handed over by reference, freed once sent:
          * copying it into a fresh chain cost a third of a streaming
          * server's CPU (copy and page faults) at 1 MiB. Its prefix goes by
@@ -111,9 +124,11 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
         if (rc == 0 && zipped &&
             (rc = evbuffer_add_reference(s->out, zipped, len, free_ref, zipped)) == 0)
             zipped = NULL;
-        else if (rc == 0 && !zipped &&
-                 (rc = evbuffer_add_reference(s->out, data, len, free_msg_ref, m)) == 0)
-            m = NULL;
+        else if (rc == 0 && !zipped) {
+            svc_buf_ref(m->buf);
+            if ((rc = evbuffer_add_reference(s->out, data, len, free_buf_ref, m->buf)))
+                svc_buf_unref(m->buf);
+        }
     } else {
         uint8_t prefix[SVC_GRPC_PREFIX];
         svc_grpc_prefix(prefix, len, gzip);
@@ -121,8 +136,7 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
              evbuffer_add(s->out, zipped ? zipped : data, len);
     }
     free(zipped);
-    svc_msg_free(m);
-    atomic_store(&s->out_len, (long long)evbuffer_get_length(s->out));
+    atomic_store(&s->out_len, (long long)queued(s));
     if (rc != 0)
         return svc_fail_oom();
     if (unsent(s) > GRPC_OUT_HIGH) {
@@ -138,10 +152,20 @@ svc_code svc_grpc_stream_send(grpc_stream *s, svc_msg *m, bool posted)
 
 ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags)
 {
-    int n = evbuffer_remove(s->out, buf, len);
-    if (n < 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    size_t left = evbuffer_get_length(s->out);
+    size_t n = s->small_len - s->small_off;
+    if (n > len)
+        n = len;
+    memcpy(buf, s->small + s->small_off, n);
+    s->small_off += n;
+    if (s->small_off == s->small_len)
+        s->small_off = s->small_len = 0;
+    if (n < len && s->out) {
+        int got = evbuffer_remove(s->out, buf + n, len - n);
+        if (got < 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        n += (size_t)got;
+    }
+    size_t left = queued(s);
     atomic_store(&s->out_len, (long long)left);
     if (unsent(s) < GRPC_OUT_LOW && atomic_load(&s->out_high)) {
         atomic_store(&s->out_high, false);
@@ -153,21 +177,26 @@ ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t 
         s->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    return n;
+    return (ssize_t)n;
 }
 
 /* ---- the receive side ---- */
 
 static bool credits_push(grpc_credits *c, size_t n)
 {
+    if (!c->v) {
+        c->v = c->small;
+        c->cap = sizeof c->small / sizeof c->small[0];
+    }
     if (c->len == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
+        size_t cap = c->cap * 2;
         size_t *v = malloc(cap * sizeof *v);
         if (!v)
             return false;
         for (size_t i = 0; i < c->len; i++)
             v[i] = c->v[(c->head + i) % c->cap];
-        free(c->v);
+        if (c->v != c->small)
+            free(c->v);
         c->v = v;
         c->head = 0;
         c->cap = cap;
