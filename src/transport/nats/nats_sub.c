@@ -18,6 +18,9 @@
 #include "nats.h"
 
 #define STOP_WAIT_S 10
+/* The round trip that lets cnats's read loop finish with a stopped
+ * subscription (svc_nats_sub_stop). */
+#define FLUSH_AFTER_STOP_MS 2000
 
 nats_sub *svc_nats_sub_new(svc_sub *sub, void *owner, nats_link *l, bool js)
 {
@@ -117,6 +120,14 @@ void svc_nats_sub_stop(nats_sub *s)
         while (!s->complete && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
             ;
         pthread_mutex_unlock(&s->mu);
+        /* cnats 3.4's read loop finds a message's subscription under the
+         * connection lock and locks it after letting go (nats.c issue
+         * 637, fixed in 3.6): one still doing so when the subscription is
+         * destroyed crashes. It reads in order, so once a PONG sent now
+         * is back, no message that came before is still on its way in. */
+        natsConnection *nc = atomic_load(&s->link->nc);
+        if (nc && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
+            natsConnection_FlushTimeout(nc, FLUSH_AFTER_STOP_MS);
     }
     if (s->sub && s->ns)
         svc_nats_sub_check_drops(s);
