@@ -252,10 +252,10 @@ struct nats_channel {
     /* JetStream (events link) */
     pthread_mutex_t js_mu;       /* making js */
     _Atomic(jsCtx *) js;         /* set once made, until the channel goes */
-    pthread_mutex_t async_mu;
+    pthread_mutex_t async_mu;    /* async_msgs; async_cv's waits */
     pthread_cond_t async_cv;
-    size_t async_pending;       /* asynchronous publishes without a verdict */
-    bool async_used;
+    atomic_size_t async_pending; /* asynchronous publishes without a verdict */
+    atomic_bool async_used;
     nats_ptrmap async_msgs;     /* natsMsg address → its publish */
     atomic_bool closing;
 };

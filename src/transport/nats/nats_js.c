@@ -9,6 +9,7 @@
  * drops a duplicate, until the publish's own timeout (svc_pub_opts
  * .timeout_ms, 10 s by default) runs out.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +26,24 @@
 /* cnats keeps at most 4000 publishes unacknowledged; a publisher beyond
  * that waits this long for room (backpressure) before the attempt fails. */
 #define STALL_WAIT_MS 10000
+#define CLOSED_MSG "client freed before the publish was confirmed"
 
 typedef struct async_pub {
-    /* Held while cnats reads the message in js_PublishMsgAsync; its ack
-     * handler takes it before touching the message again. The real order
-     * goes through the server and back, which ThreadSanitizer cannot see. */
-    pthread_mutex_t mu;
     nats_channel *ch;
     svc_pub_confirm *pc;
     natsMsg *nm;
     svc_time deadline;
     int attempts;
+    /* An accepted attempt ends when both its publisher (once
+     * js_PublishMsgAsync no longer reads the message) and the verdict (ack
+     * handler or channel close) let go; the last one acts on the verdict.
+     * The ack really comes later, through the server and back, but that
+     * order is one ThreadSanitizer cannot see, and the release/acquire
+     * pair costs less than a lock per publish. */
+    atomic_int holders;
+    bool closed;          /* the verdict: taken back by svc_nats_js_close */
+    natsStatus status;    /* else cnats' */
+    jsErrCode err;
 } async_pub;
 
 static void on_pub_ack(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, void *ud);
@@ -183,17 +191,19 @@ svc_code svc_nats_js_publish(nats_channel *ch, const char *topic, const svc_msg 
 void svc_nats_async_done(nats_channel *ch, svc_pub_confirm *pc, svc_code code, const char *msg)
 {
     svc_publish_done(pc, code, msg);
-    pthread_mutex_lock(&ch->async_mu);
-    if (--ch->async_pending == 0)
+    /* Waiters check the count under async_mu: taking it before the wake-up
+     * means none is between its check and its wait. */
+    if (atomic_fetch_sub_explicit(&ch->async_pending, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&ch->async_mu);
         pthread_cond_broadcast(&ch->async_cv);
-    pthread_mutex_unlock(&ch->async_mu);
+        pthread_mutex_unlock(&ch->async_mu);
+    }
 }
 
 static void pub_end(async_pub *ap, svc_code code, const char *msg)
 {
     natsMsg_Destroy(ap->nm);
     svc_nats_async_done(ap->ch, ap->pc, code, msg);
-    pthread_mutex_destroy(&ap->mu);
     free(ap);
 }
 
@@ -230,15 +240,33 @@ static void pub_failed(async_pub *ap, natsStatus s, jsErrCode err)
     pub_end(ap, atomic_load(&ap->ch->closing) ? SVC_UNAVAILABLE : code, svc_last_error());
 }
 
+/* Both parties are done with an accepted attempt: act on its verdict. */
+static void settle(async_pub *ap)
+{
+    if (ap->closed)
+        pub_end(ap, SVC_UNAVAILABLE, CLOSED_MSG);
+    else if (ap->status == NATS_OK)
+        pub_end(ap, SVC_OK, NULL);
+    else
+        pub_failed(ap, ap->status, ap->err);
+}
+
+static void let_go(async_pub *ap)
+{
+    if (atomic_fetch_sub_explicit(&ap->holders, 1, memory_order_acq_rel) == 1)
+        settle(ap);
+}
+
 static void attempt(void *arg)
 {
     async_pub *ap = arg;
     nats_channel *ch = ap->ch;
     if (atomic_load(&ch->closing)) {
-        pub_end(ap, SVC_UNAVAILABLE, "client freed before the publish was confirmed");
+        pub_end(ap, SVC_UNAVAILABLE, CLOSED_MSG);
         return;
     }
     ap->attempts++;
+    atomic_store_explicit(&ap->holders, 2, memory_order_relaxed);
     int64_t left_ms = (ap->deadline - svc_now()) / SVC_NSEC_PER_MSEC;
     jsPubOptions po;
     jsPubOptions_Init(&po);
@@ -247,11 +275,11 @@ static void attempt(void *arg)
     svc_code rc = svc_nats_ptrmap_put(&ch->async_msgs, ap->nm, ap);
     pthread_mutex_unlock(&ch->async_mu);
     natsMsg *nm = ap->nm;
-    pthread_mutex_lock(&ap->mu);
     natsStatus s = rc ? NATS_NO_MEMORY : js_PublishMsgAsync(atomic_load(&ch->js), &nm, &po);
-    pthread_mutex_unlock(&ap->mu);
-    if (s == NATS_OK)
-        return; /* cnats owns the message until on_pub_ack hands it back */
+    if (s == NATS_OK) {
+        let_go(ap); /* cnats owns the message until on_pub_ack hands it back */
+        return;
+    }
     pthread_mutex_lock(&ch->async_mu);
     if (!rc)
         svc_nats_ptrmap_take(&ch->async_msgs, ap->nm);
@@ -270,12 +298,9 @@ static void on_pub_ack(jsCtx *js, natsMsg *nm, jsPubAck *pa, jsPubAckErr *pae, v
         natsMsg_Destroy(nm);
         return;
     }
-    pthread_mutex_lock(&ap->mu);
-    pthread_mutex_unlock(&ap->mu);
-    if (pa)
-        pub_end(ap, SVC_OK, NULL);
-    else
-        pub_failed(ap, pae ? pae->Err : NATS_ERR, pae ? pae->ErrCode : 0);
+    ap->status = pa ? NATS_OK : pae ? pae->Err : NATS_ERR;
+    ap->err = pa || !pae ? 0 : pae->ErrCode;
+    let_go(ap);
 }
 
 svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const svc_msg *m,
@@ -300,11 +325,8 @@ svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const sv
         .nm = nm,
         .deadline = svc_now() + timeout_of(o) * SVC_NSEC_PER_MSEC,
     };
-    pthread_mutex_init(&ap->mu, NULL);
-    pthread_mutex_lock(&ch->async_mu);
-    ch->async_pending++;
-    ch->async_used = true;
-    pthread_mutex_unlock(&ch->async_mu);
+    atomic_fetch_add_explicit(&ch->async_pending, 1, memory_order_relaxed);
+    atomic_store_explicit(&ch->async_used, true, memory_order_relaxed);
     attempt(ap);
     return SVC_OK;
 }
@@ -318,21 +340,22 @@ void svc_nats_js_close(nats_channel *ch)
     /* Publishes cnats still waits on are taken back and answered now (cnats
      * 3.4 crashes asking a context that never published asynchronously). */
     natsMsgList pending = {0};
-    if (ch->async_used && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) {
+    if (atomic_load(&ch->async_used) && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) {
         for (int i = 0; i < pending.Count; i++) {
             pthread_mutex_lock(&ch->async_mu);
             async_pub *ap = svc_nats_ptrmap_take(&ch->async_msgs, pending.Msgs[i]);
             pthread_mutex_unlock(&ch->async_mu);
             if (ap) {
                 pending.Msgs[i] = NULL; /* ap owns it */
-                pub_end(ap, SVC_UNAVAILABLE, "client freed before the publish was confirmed");
+                ap->closed = true;
+                let_go(ap);
             }
         }
         natsMsgList_Destroy(&pending);
     }
     /* Retries waiting on a timer see `closing` and end themselves. */
     pthread_mutex_lock(&ch->async_mu);
-    while (ch->async_pending > 0)
+    while (atomic_load(&ch->async_pending) > 0)
         pthread_cond_wait(&ch->async_cv, &ch->async_mu);
     pthread_mutex_unlock(&ch->async_mu);
     atomic_store(&ch->js, NULL);

@@ -86,10 +86,10 @@ svc_code svc_nats_publish_flush(svc_channel *base, int64_t timeout_ms)
     svc_nats_abstime(timeout_ms, &until);
     pthread_mutex_lock(&ch->async_mu);
     int err = 0;
-    while (ch->async_pending > 0 && err == 0)
+    while (atomic_load(&ch->async_pending) > 0 && err == 0)
         err = timeout_ms > 0 ? pthread_cond_timedwait(&ch->async_cv, &ch->async_mu, &until)
                              : pthread_cond_wait(&ch->async_cv, &ch->async_mu);
-    size_t left = ch->async_pending;
+    size_t left = atomic_load(&ch->async_pending);
     pthread_mutex_unlock(&ch->async_mu);
     natsConnection *nc = atomic_load(&ch->events.nc);
     /* Core NATS publishes are confirmed by a round trip to the server. */
