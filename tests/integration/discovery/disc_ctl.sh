@@ -18,6 +18,7 @@ mkdir -p "$dir"
 pidfile=$dir/$name.pid portfile=$dir/$name.port cmdfile=$dir/$name.cmd log=$dir/$name.log
 
 . "$(dirname "$0")/../../free_port.sh"
+. "$(dirname "$0")/../../server_proc.sh"
 
 # The command line for KIND on client port $1 (and peer port $2 for etcd).
 command_for() {
@@ -48,29 +49,8 @@ up() {
 launch() {
     mapfile -t argv <"$cmdfile"
     setsid "${argv[@]}" >>"$log" 2>&1 </dev/null &
-    local pid=$! port
-    port=$(cat "$portfile")
-    echo $pid >"$pidfile"
-    for _ in $(seq 1 100); do
-        if up "$port"; then echo "$name (pid $pid) listening on 127.0.0.1:$port"; return 0; fi
-        kill -0 $pid 2>/dev/null || { echo "$name exited early:"; cat "$log"; return 1; }
-        sleep 0.1
-    done
-    echo "$name did not listen within 10 s:"; cat "$log"; kill $pid; return 1
-}
-
-stop() {
-    [ -f "$pidfile" ] || { echo "$name: no pid file"; return 0; }
-    local pid
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "$name stopped"; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
-    echo "$name did not stop on SIGTERM within 10 s"; return 1
+    echo $! >"$pidfile"
+    wait_up $! "$(cat "$portfile")" up
 }
 
 # A UDP port that is free too (free_port checks TCP only).

@@ -17,41 +17,14 @@ command -v nats-server >/dev/null || { echo "nats-server is not installed (apt-g
 listening() { ss -ltn | grep -q "127.0.0.1:$1 "; }
 
 . "$(dirname "$0")/../../free_port.sh"
+. "$(dirname "$0")/../../server_proc.sh"
 
 launch() { # launch PORT ARGS...
     local port=$1
     shift
     setsid nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir/$name.store" "$@" >>"$log" 2>&1 </dev/null &
-    local pid=$!
-    echo $pid >"$pidfile"
-    for _ in $(seq 1 100); do
-        if listening "$port"; then
-            echo "$name (pid $pid) listening on 127.0.0.1:$port"
-            return 0
-        fi
-        kill -0 $pid 2>/dev/null || { echo "$name exited early:"; cat "$log"; return 1; }
-        sleep 0.1
-    done
-    echo "$name did not listen within 10 s:"; cat "$log"; kill $pid; return 1
-}
-
-stop() {
-    [ -f "$pidfile" ] || { echo "$name: no pid file"; return 0; }
-    local pid
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$pidfile"
-            echo "$name stopped"
-            return 0
-        fi
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
-    echo "$name did not stop on SIGTERM within 10 s"
-    return 1
+    echo $! >"$pidfile"
+    wait_up $! "$port" listening
 }
 
 case $cmd in
