@@ -97,6 +97,32 @@ void svc_grpc_stream_resume(grpc_stream *s);
 
 /* ---- connections ---- */
 
+/* How a connection's bytes meet its socket: cleartext straight through
+ * the socket (grpc_io_plain.c), TLS through an OpenSSL bufferevent
+ * (grpc_io_tls.c). Both run on the connection's loop. Input goes to
+ * svc_grpc_conn_recv() between svc_grpc_conn_recv_begin() and _end();
+ * a finished connect (and TLS handshake) to svc_grpc_conn_connected();
+ * failures to svc_grpc_conn_close(). */
+typedef struct grpc_io_ops {
+    /* Starts I/O on the accepted `fd`, or connects to `to` when fd < 0
+     * (c->connect_failed when refused at once). Takes `ssl` (TLS only)
+     * even when it fails (false: out of resources); takes `fd` only when
+     * it succeeds. */
+    bool (*open)(grpc_conn *c, int fd, SSL *ssl, const struct sockaddr *to, socklen_t to_len);
+    /* Moves what is in c->out towards the socket, as far as it takes
+     * now; the rest goes when it can (then svc_grpc_conn_flush again). */
+    void (*write)(grpc_conn *c);
+    /* Bytes taken by write() and not yet on the socket. */
+    size_t (*queued)(const grpc_conn *c);
+    /* No more reading or writing (the connection is dead). */
+    void (*stop)(grpc_conn *c);
+    /* Frees the I/O state and closes the socket. */
+    void (*free)(grpc_conn *c);
+} grpc_io_ops;
+
+extern const grpc_io_ops svc_grpc_io_plain;
+extern const grpc_io_ops svc_grpc_io_tls;
+
 typedef struct grpc_role {
     nghttp2_session_callbacks *callbacks;
     /* The connection is gone: end every stream still listed. */
@@ -113,13 +139,22 @@ struct grpc_conn {
     const grpc_role *role;
     void *owner;               /* the listener or the channel */
     grpc_conn *prev, *next;    /* the owner's connections */
-    struct bufferevent *bev;
+    const grpc_io_ops *io;
+    int fd;                    /* plain: the socket */
+    struct event *rev, *wev;   /* plain: readable; writable (armed while
+                                * the socket is full or connecting) */
+    bool connecting;           /* plain: connect() not finished */
+    bool write_armed;          /* plain: wev is added */
+    struct bufferevent *bev;   /* TLS */
+    uint8_t *out;              /* frames from nghttp2 gathered for one
+                                * write: [out_off, out_len) not yet taken */
+    size_t out_off, out_len, out_cap;
     nghttp2_session *h2;
     grpc_mem mem;              /* the session's */
     bool server;
     bool is_ready;             /* connected, TLS done, ALPN h2 */
     bool dead;                 /* closed; the memory goes in a posted task */
-    bool bev_failed;           /* the connect failed at once */
+    bool connect_failed;       /* the connect failed at once */
     bool goaway_received;
     bool awaiting_settings;    /* server: no preface and SETTINGS yet */
     bool in_recv;              /* on_read is feeding nghttp2: flushes wait
@@ -136,12 +171,23 @@ struct grpc_conn {
 };
 
 /* A connection on `loop` over socket `fd` (-1 = connect to `to`), TLS when
- * `ssl` is given (taken). NULL when out of resources. */
+ * `ssl` is given (taken). NULL when out of resources; `fd` is then still
+ * the caller's to close. */
 grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
                          bool server, int fd, SSL *ssl, const struct sockaddr *to,
                          socklen_t to_len);
 /* Sends what nghttp2 has queued; closes the connection when it is done. */
 void svc_grpc_conn_flush(grpc_conn *c);
+/* For the I/O: input arrives (see grpc_io_ops). recv returns false once
+ * the connection is closed; end flushes what the input called for. */
+void svc_grpc_conn_recv_begin(grpc_conn *c);
+bool svc_grpc_conn_recv(grpc_conn *c, const uint8_t *p, size_t n);
+void svc_grpc_conn_recv_end(grpc_conn *c);
+/* For the I/O: connected (TLS: handshake done, ALPN h2). */
+void svc_grpc_conn_connected(grpc_conn *c);
+/* For the I/O: the bytes in c->out are all taken; keeps a large buffer
+ * only while it is in use. */
+void svc_grpc_conn_out_taken(grpc_conn *c);
 /* Closes at once (streams are told through role->lost). */
 void svc_grpc_conn_close(grpc_conn *c, const char *why);
 /* Server: closes the connection unless the client's preface and SETTINGS
@@ -202,6 +248,7 @@ void svc_grpc_on_loop(svc_loop *loop, svc_task_fn fn, void *ud);
                                             * reference, not copied */
 #define GRPC_CONN_OUT_HIGH (4 << 20)       /* a connection's unwritten bytes */
 #define GRPC_MAX_SINGLE_IO (256 << 10)     /* bytes read or written per callback */
+#define GRPC_READ_CHUNK (64 << 10)         /* bytes per read(), on the loop's stack */
 #define GRPC_MAX_HEADER_LIST (16 << 10)
 #define GRPC_MAX_CONCURRENT_STREAMS 1000   /* a server's, per connection */
 

@@ -283,7 +283,7 @@ static void connect_now(grpc_channel *ch)
     ch->n_conns++;
     if (ch->state != SVC_CONN_READY)
         set_state(ch, SVC_CONN_CONNECTING);
-    if (c->bev_failed)
+    if (c->connect_failed)
         svc_grpc_conn_close(c, "connect failed");
 }
 

@@ -1,16 +1,14 @@
 /*
  * One HTTP/2 connection on one I/O loop: bytes in through nghttp2, frames
- * out through a bufferevent (TLS or not) with back-pressure, keepalive
- * PINGs, ping-abuse strikes, GOAWAY, and teardown.
+ * out gathered into one buffer per flush and handed to the I/O (plain
+ * socket or TLS, grpc_io_*.c) with back-pressure, keepalive PINGs,
+ * ping-abuse strikes, GOAWAY, and teardown.
  *
  * Closing is two steps: svc_grpc_conn_close() marks the connection dead, stops
  * its I/O and ends its streams at once; the memory goes in a task posted to
  * the loop, after nghttp2 and libevent have left the stack.
  */
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +61,8 @@ static void teardown(void *arg)
         event_free(c->keepalive);
     nghttp2_session_del(c->h2);
     svc_grpc_mem_destroy(&c->mem);
-    bufferevent_free(c->bev); /* closes the socket */
+    c->io->free(c); /* closes the socket */
+    free(c->out);
     c->role->freed(c);
     free(c);
 }
@@ -74,7 +73,7 @@ void svc_grpc_conn_close(grpc_conn *c, const char *why)
         return;
     c->dead = true;
     svc_log_debug(c->ctx, "grpc", "connection closed: %s", why);
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    c->io->stop(c);
     if (c->keepalive)
         event_del(c->keepalive);
     c->role->lost(c, why);
@@ -82,23 +81,85 @@ void svc_grpc_conn_close(grpc_conn *c, const char *why)
         svc_log_error(c->ctx, "grpc", "out of memory: a connection leaks");
 }
 
+/* Bytes of frames taken from nghttp2 and not yet on the socket. */
+static size_t out_pending(const grpc_conn *c)
+{
+    return c->out_len - c->out_off + c->io->queued(c);
+}
+
+static bool out_add(grpc_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->out_len + n > c->out_cap && c->out_off > 0) {
+        /* A socket that never drains completely must not grow it. */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : GRPC_READ_CHUNK;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        uint8_t *bigger = realloc(c->out, cap);
+        if (!bigger)
+            return false;
+        c->out = bigger;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+    return true;
+}
+
+void svc_grpc_conn_out_taken(grpc_conn *c)
+{
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > GRPC_MAX_SINGLE_IO) {
+        /* A burst of large messages made it grow: not kept while idle. */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+}
+
 void svc_grpc_conn_flush(grpc_conn *c)
 {
     /* Inside nghttp2_session_mem_recv (an inline handler answering, a
-     * callback starting the next call) on_read flushes once its input is
-     * consumed: one nghttp2_session_send for the whole batch, and only
-     * after nghttp2 has seen the END_STREAM being processed, so a stream
-     * answered at once is not taken for one with its remote half open. */
+     * callback starting the next call) the flush waits for the end of the
+     * input: one write for the whole batch, and only after nghttp2 has
+     * seen the END_STREAM being processed, so a stream answered at once is
+     * not taken for one with its remote half open. */
     if (c->dead || c->in_recv)
         return;
-    int rv = nghttp2_session_send(c->h2);
-    if (rv != 0) {
-        svc_grpc_conn_close(c, nghttp2_strerror(rv));
-        return;
+    /* Frames gathered into one buffer go out in one send() (the plain
+     * socket writes at once: no wait for the loop to report it writable).
+     * Stopped by the cap, it goes round again once the socket took it all:
+     * nothing else would come back for what nghttp2 still has. */
+    for (;;) {
+        bool capped = false;
+        while (!(capped = out_pending(c) >= GRPC_CONN_OUT_HIGH)) {
+            const uint8_t *p;
+            ssize_t n = nghttp2_session_mem_send(c->h2, &p);
+            if (n < 0) {
+                svc_grpc_conn_close(c, nghttp2_strerror((int)n));
+                return;
+            }
+            if (n == 0)
+                break;
+            if (!out_add(c, p, (size_t)n)) {
+                svc_grpc_conn_close(c, "out of memory");
+                return;
+            }
+        }
+        if (c->out_len > c->out_off)
+            c->io->write(c);
+        if (c->dead)
+            return;
+        if (!capped || out_pending(c) > 0)
+            break; /* done, or the I/O flushes again once it has room */
     }
     /* Both sides said goodbye and nothing is left to write: done. */
     if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2) &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        out_pending(c) == 0)
         svc_grpc_conn_close(c, "finished");
 }
 
@@ -111,81 +172,38 @@ void svc_grpc_conn_goaway(grpc_conn *c, uint32_t error_code, const char *debug)
     svc_grpc_conn_flush(c);
 }
 
-/* ---- I/O ---- */
+/* ---- input, from the I/O ---- */
 
-static void on_read(struct bufferevent *bev, void *arg)
+void svc_grpc_conn_recv_begin(grpc_conn *c)
 {
-    grpc_conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_iovec v[16];
     c->in_recv = true;
-    while (!c->dead && evbuffer_get_length(in) > 0) {
-        int n = evbuffer_peek(in, -1, NULL, v, 16);
-        size_t total = 0;
-        for (int i = 0; i < n && i < 16 && !c->dead; i++) {
-            ssize_t rv = nghttp2_session_mem_recv(c->h2, v[i].iov_base, v[i].iov_len);
-            if (rv < 0) {
-                c->in_recv = false;
-                svc_grpc_conn_close(c, nghttp2_strerror((int)rv));
-                return;
-            }
-            total += v[i].iov_len;
-        }
-        evbuffer_drain(in, total);
+}
+
+bool svc_grpc_conn_recv(grpc_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->dead)
+        return false;
+    /* nghttp2 takes all of it (nothing here pauses it). */
+    ssize_t rv = nghttp2_session_mem_recv(c->h2, p, n);
+    if (rv < 0) {
+        c->in_recv = false;
+        svc_grpc_conn_close(c, nghttp2_strerror((int)rv));
+        return false;
     }
+    return !c->dead;
+}
+
+void svc_grpc_conn_recv_end(grpc_conn *c)
+{
     c->in_recv = false;
     svc_grpc_conn_flush(c);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+void svc_grpc_conn_connected(grpc_conn *c)
 {
-    (void)bev;
-    svc_grpc_conn_flush(arg); /* the output drained below the low-water mark */
-}
-
-/* The peer chose HTTP/2, as gRPC requires. */
-static bool alpn_is_h2(struct bufferevent *bev)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    if (!ssl)
-        return true; /* cleartext: prior knowledge */
-    const unsigned char *proto = NULL;
-    unsigned len = 0;
-    SSL_get0_alpn_selected(ssl, &proto, &len);
-    return len == 2 && memcmp(proto, "h2", 2) == 0;
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-    grpc_conn *c = arg;
-    char why[256];
-    if (what & BEV_EVENT_CONNECTED) {
-        if (!alpn_is_h2(bev)) {
-            svc_grpc_conn_close(c, "the peer did not negotiate HTTP/2 (ALPN h2)");
-            return;
-        }
-        c->is_ready = true;
-        c->role->ready(c);
-        svc_grpc_conn_flush(c);
-        return;
-    }
-    if (what & BEV_EVENT_EOF) {
-        svc_grpc_conn_close(c, "the peer closed the connection");
-    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        svc_grpc_tls_error(bev, why, sizeof why);
-        svc_grpc_conn_close(c, why);
-    }
-}
-
-static ssize_t send_cb(nghttp2_session *h2, const uint8_t *data, size_t len, int flags, void *ud)
-{
-    (void)h2;
-    (void)flags;
-    grpc_conn *c = ud;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) >= GRPC_CONN_OUT_HIGH)
-        return NGHTTP2_ERR_WOULDBLOCK; /* on_write resumes us */
-    return evbuffer_add(out, data, len) == 0 ? (ssize_t)len : NGHTTP2_ERR_CALLBACK_FAILURE;
+    c->is_ready = true;
+    c->role->ready(c);
+    svc_grpc_conn_flush(c);
 }
 
 /* ---- keepalive and ping abuse ---- */
@@ -293,7 +311,6 @@ int svc_grpc_conn_on_frame_recv(grpc_conn *c, const nghttp2_frame *f)
 
 void svc_grpc_conn_common_callbacks(nghttp2_session_callbacks *cb)
 {
-    nghttp2_session_callbacks_set_send_callback(cb, send_cb);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 }
 
@@ -338,55 +355,33 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
     c->role = role;
     c->owner = owner;
     c->server = server;
-    struct event_base *base = svc_loop_base(loop);
-    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-    c->bev = ssl ? bufferevent_openssl_socket_new(base, fd, ssl,
-                                                  server ? BUFFEREVENT_SSL_ACCEPTING
-                                                         : BUFFEREVENT_SSL_CONNECTING,
-                                                  opts)
-                 : bufferevent_socket_new(base, fd, opts);
-    if (!c->bev) {
-        SSL_free(ssl);
-        free(c);
-        return NULL;
-    }
+    c->fd = -1;
+    c->io = ssl ? &svc_grpc_io_tls : &svc_grpc_io_plain;
     if (to) {
         memcpy(&c->peer, to, to_len);
         c->peer_len = to_len;
     }
-    c->keepalive = evtimer_new(base, on_keepalive, c);
+    c->keepalive = evtimer_new(svc_loop_base(loop), on_keepalive, c);
     if (!c->keepalive || !start_session(c)) {
         if (c->keepalive)
             event_free(c->keepalive);
         if (c->h2)
             nghttp2_session_del(c->h2);
         svc_grpc_mem_destroy(&c->mem);
-        bufferevent_free(c->bev);
+        SSL_free(ssl);
         free(c);
         return NULL;
     }
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, GRPC_CONN_OUT_HIGH / 4, 0);
-    /* libevent reads and writes at most 16 KiB per callback by default:
-     * a 1 MiB message took 64 trips round the loop (epoll_wait, a timer
-     * reset, nghttp2, a flush) on each side. */
-    bufferevent_set_max_single_read(c->bev, GRPC_MAX_SINGLE_IO);
-    bufferevent_set_max_single_write(c->bev, GRPC_MAX_SINGLE_IO);
     if (server) {
         c->keepalive_ns = SERVER_KEEPALIVE_NS;
         arm_keepalive(c, c->keepalive_ns);
     }
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (fd < 0 && bufferevent_socket_connect(c->bev, to, (int)to_len) != 0) {
-        /* Refused at once: report it like any later failure. */
-        c->bev_failed = true;
+    if (!c->io->open(c, fd, ssl, to, to_len)) {
+        event_free(c->keepalive);
+        nghttp2_session_del(c->h2);
+        svc_grpc_mem_destroy(&c->mem);
+        free(c);
+        return NULL;
     }
-    /* HTTP/2 writes small frames (a request's HEADERS and DATA, WINDOW_
-     * UPDATEs, PING acks) whose peer waits for them: with Nagle on, one
-     * waits for the ACK of the last, which the peer delays up to 40 ms. */
-    int one = 1;
-    evutil_socket_t sock = bufferevent_getfd(c->bev);
-    if (sock >= 0)
-        setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return c;
 }
