@@ -29,7 +29,12 @@ svc_code svc_call_init(svc_call *c, const svc_transport_ops *ops, svc_server *s,
     c->req = a->req;
     if (!c->req && svc_msg_new(&c->req) != SVC_OK)
         return svc_fail_oom();
-    c->method = strndup(a->method, a->method_len);
+    c->method = a->method_len < sizeof c->method_small ? c->method_small
+                                                        : malloc(a->method_len + 1);
+    if (c->method) {
+        memcpy(c->method, a->method, a->method_len);
+        c->method[a->method_len] = '\0';
+    }
     if (!c->method || (a->peer && !(c->peer = strdup(a->peer))))
         return svc_fail_oom();
     if (c->deadline &&
@@ -62,7 +67,8 @@ void svc_call_unref(svc_call *c)
     svc_params_clear(&c->params);
     svc_params_clear(&c->query);
     svc_md_clear(&c->reply_md);
-    free(c->method);
+    if (c->method != c->method_small)
+        free(c->method);
     free(c->peer);
     c->ops->call_free(c);
     if (s)

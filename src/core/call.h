@@ -46,7 +46,9 @@ struct svc_call {
     bool resolved;
     svc_flow *flow;            /* streaming calls: request messages in, the
                                 * send gate; NULL for unary calls */
-    char *method;              /* as received: "pkg.S/M" or "GET /path?q" */
+    char *method;              /* as received: "pkg.S/M" or "GET /path?q";
+                                * method_small when it fits */
+    char method_small[64];     /* most methods: no allocation per call */
     svc_handler_fn fn;         /* copied from the handler at dispatch, so a */
     void *ud;                  /* call never points into a freed server */
     svc_handler_opts opts;

@@ -1,6 +1,5 @@
 #include "metadata.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,26 +7,59 @@
 
 void svc_md_init(svc_md *md)
 {
-    memset(md, 0, sizeof *md);
+    md->v = NULL;
+    md->n = md->cap = md->text_used = 0;
+}
+
+static void free_text(svc_md *md, char *key)
+{
+    if (key < md->text || key >= md->text + SVC_MD_TEXT)
+        free(key);
 }
 
 void svc_md_clear(svc_md *md)
 {
     for (size_t i = 0; i < md->n; i++)
-        free(md->v[i].key);
-    free(md->v);
+        free_text(md, md->v[i].key);
+    if (md->v != md->small)
+        free(md->v);
     svc_md_init(md);
+}
+
+static bool grow(svc_md *md)
+{
+    if (md->cap == 0) {
+        md->v = md->small;
+        md->cap = SVC_MD_SMALL;
+        return true;
+    }
+    size_t cap = md->cap * 2;
+    svc_md_entry *v = md->v == md->small ? malloc(cap * sizeof *v)
+                                         : realloc(md->v, cap * sizeof *v);
+    if (!v)
+        return false;
+    if (md->v == md->small)
+        memcpy(v, md->small, md->n * sizeof *v);
+    md->v = v;
+    md->cap = cap;
+    return true;
+}
+
+/* [a-zA-Z0-9-_.] in ASCII, not isalnum()/tolower(): those consult the
+ * locale, per byte of every header of every call. */
+static bool key_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
 }
 
 bool svc_md_key_valid(const char *key, size_t len)
 {
     if (len == 0)
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.')
+    for (size_t i = 0; i < len; i++)
+        if (!key_char((unsigned char)key[i]))
             return false;
-    }
     return true;
 }
 
@@ -47,19 +79,18 @@ bool svc_md_text_valid(const char *value, size_t len)
 svc_code svc_md_append(svc_md *md, const char *key, size_t key_len,
                        const char *value, size_t value_len)
 {
-    if (md->n == md->cap) {
-        size_t cap = md->cap ? md->cap * 2 : 8;
-        svc_md_entry *v = realloc(md->v, cap * sizeof *v);
-        if (!v)
-            return svc_fail_oom();
-        md->v = v;
-        md->cap = cap;
-    }
-    char *block = malloc(key_len + value_len + 2);
-    if (!block)
+    if (md->n == md->cap && !grow(md))
         return svc_fail_oom();
+    size_t need = key_len + value_len + 2;
+    char *block;
+    if (need <= SVC_MD_TEXT - md->text_used) {
+        block = md->text + md->text_used;
+        md->text_used += need;
+    } else if (!(block = malloc(need))) {
+        return svc_fail_oom();
+    }
     for (size_t i = 0; i < key_len; i++)
-        block[i] = (char)tolower((unsigned char)key[i]);
+        block[i] = key[i] >= 'A' && key[i] <= 'Z' ? (char)(key[i] + ('a' - 'A')) : key[i];
     block[key_len] = '\0';
     if (value_len)
         memcpy(block + key_len + 1, value, value_len);
@@ -110,7 +141,7 @@ size_t svc_md_remove(svc_md *md, const char *key)
     size_t kept = 0, removed = 0;
     for (size_t i = 0; i < md->n; i++) {
         if (strcasecmp(md->v[i].key, key) == 0) {
-            free(md->v[i].key);
+            free_text(md, md->v[i].key); /* its room in `text` stays used */
             removed++;
         } else {
             md->v[kept++] = md->v[i];

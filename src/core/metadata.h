@@ -1,7 +1,11 @@
 /*
  * Metadata storage: an ordered vector of key/value entries. Keys are kept in
- * lower case so every lookup is a plain compare; each entry is one
- * allocation holding "key\0value\0".
+ * lower case so every lookup is a plain compare; each entry's text is
+ * "key\0value\0", in the md's own `text` while it has room, else one
+ * allocation. The first entries live in `small`: most messages carry a
+ * few short headers (a user-agent), and pay no allocation for them. An md
+ * points into itself, so it is never moved by value (a zeroed one is a
+ * valid empty one).
  */
 #ifndef SVC_CORE_METADATA_H
 #define SVC_CORE_METADATA_H
@@ -16,9 +20,15 @@ typedef struct svc_md_entry {
     size_t value_len;
 } svc_md_entry;
 
+#define SVC_MD_SMALL 4
+#define SVC_MD_TEXT 128
+
 typedef struct svc_md {
-    svc_md_entry *v;
+    svc_md_entry *v; /* `small`, or allocated once it outgrew it */
     size_t n, cap;
+    size_t text_used;
+    svc_md_entry small[SVC_MD_SMALL];
+    char text[SVC_MD_TEXT];
 } svc_md;
 
 void svc_md_init(svc_md *md);

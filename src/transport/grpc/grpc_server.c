@@ -297,9 +297,31 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     return 0;
 }
 
-static bool header_is(const uint8_t *name, size_t n, const char *want)
+/* The request headers this transport reads itself. nghttp2 has checked
+ * that names are lower case, as HTTP/2 requires: a switch on the length
+ * and one memcmp find them. */
+typedef enum {
+    H_OTHER, H_PATH, H_METHOD, H_CONTENT_TYPE, H_TIMEOUT, H_ENCODING, H_ACCEPT_ENCODING
+} header_kind;
+
+static header_kind classify(const uint8_t *name, size_t n)
 {
-    return n == strlen(want) && memcmp(name, want, n) == 0;
+#define IS(s) (n == sizeof s - 1 && memcmp(name, s, sizeof s - 1) == 0)
+    switch (n) {
+    case 5:
+        return IS(":path") ? H_PATH : H_OTHER;
+    case 7:
+        return IS(":method") ? H_METHOD : H_OTHER;
+    case 12:
+        return IS("content-type") ? H_CONTENT_TYPE : IS("grpc-timeout") ? H_TIMEOUT : H_OTHER;
+    case 13:
+        return IS("grpc-encoding") ? H_ENCODING : H_OTHER;
+    case 20:
+        return IS("grpc-accept-encoding") ? H_ACCEPT_ENCODING : H_OTHER;
+    default:
+        return H_OTHER;
+    }
+#undef IS
 }
 
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, nghttp2_rcbuf *name_buf,
@@ -319,31 +341,41 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, nghttp2_rcbuf 
     if (st->header_bytes > GRPC_MAX_HEADER_LIST)
         return 0; /* answered RESOURCE_EXHAUSTED when the block ends */
     const char *v = (const char *)value_vec.base;
-    if (header_is(name, nlen, ":path")) {
+    switch (classify(name, nlen)) {
+    case H_PATH:
         /* Referenced, not copied: the call makes the one copy it keeps. */
         if (st->path)
             nghttp2_rcbuf_decref(st->path);
         nghttp2_rcbuf_incref(value_buf);
         st->path = value_buf;
-    } else if (header_is(name, nlen, ":method")) {
+        break;
+    case H_METHOD:
         st->post = vlen == 4 && memcmp(v, "POST", 4) == 0;
-    } else if (header_is(name, nlen, "content-type")) {
+        break;
+    case H_CONTENT_TYPE:
         st->ct_ok = svc_grpc_content_type_ok(v, vlen);
         st->json = strcmp(svc_grpc_payload_type(v, vlen), SVC_CT_JSON) == 0;
-    } else if (header_is(name, nlen, "grpc-timeout")) {
+        break;
+    case H_TIMEOUT:
         /* Unreadable fails the call (INTERNAL, as grpc-go and grpc-core
          * answer); zero is a deadline already past, not none. */
         st->has_timeout = svc_timeout_parse(v, vlen, &st->timeout_ns);
         st->bad_timeout = !st->has_timeout;
-    } else if (header_is(name, nlen, "grpc-encoding")) {
+        break;
+    case H_ENCODING: {
         st->req_gzip = vlen == 4 && strncasecmp(v, "gzip", 4) == 0;
         bool identity = vlen == 8 && strncasecmp(v, "identity", 8) == 0;
         snprintf(st->s.in_unsupported, sizeof st->s.in_unsupported, "%.*s",
                  st->req_gzip || identity ? 0 : (int)vlen, v);
-    } else if (header_is(name, nlen, "grpc-accept-encoding")) {
+        break;
+    }
+    case H_ACCEPT_ENCODING:
         st->s.peer_gzip = svc_grpc_accepts_gzip(v, vlen);
-    } else if (svc_grpc_header_to_md(&st->req->md, (const char *)name, nlen, v, vlen) != SVC_OK) {
-        st->failed = true; /* a "-bin" value that is not base64 */
+        break;
+    case H_OTHER:
+        if (svc_grpc_header_to_md(&st->req->md, (const char *)name, nlen, v, vlen) != SVC_OK)
+            st->failed = true; /* a "-bin" value that is not base64 */
+        break;
     }
     return 0;
 }

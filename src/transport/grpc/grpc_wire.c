@@ -210,18 +210,27 @@ const char *svc_grpc_content_type(const char *payload_ct)
                : "application/grpc";
 }
 
-static const char *const reserved[] = {
-    "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
-    "grpc-status", "grpc-message", "content-length", "host", "connection",
-    "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+#define NAME(s) {s, sizeof s - 1}
+static const struct {
+    const char *name;
+    size_t len;
+} reserved[] = {
+    NAME("content-type"), NAME("te"), NAME("grpc-timeout"), NAME("grpc-encoding"),
+    NAME("grpc-accept-encoding"), NAME("grpc-status"), NAME("grpc-message"),
+    NAME("content-length"), NAME("host"), NAME("connection"), NAME("keep-alive"),
+    NAME("proxy-connection"), NAME("transfer-encoding"), NAME("upgrade"),
 };
+#undef NAME
 
 bool svc_grpc_header_reserved(const char *name, size_t n)
 {
     if (n > 0 && name[0] == ':')
         return true;
+    /* Every request header passes here: lengths first, the compare only
+     * when one matches, and case-sensitive: names are lower case (HTTP/2
+     * requires it of received ones, svc_md folds its keys). */
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strlen(reserved[i]) == n && strncasecmp(reserved[i], name, n) == 0)
+        if (reserved[i].len == n && memcmp(reserved[i].name, name, n) == 0)
             return true;
     return false;
 }

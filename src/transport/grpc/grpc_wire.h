@@ -64,7 +64,8 @@ const char *svc_grpc_payload_type(const char *grpc_ct, size_t n);
 const char *svc_grpc_content_type(const char *payload_ct);
 
 /* True for headers gRPC itself owns (pseudo-headers, content-type, te,
- * grpc-timeout, grpc-encoding, ...): they are not metadata. */
+ * grpc-timeout, grpc-encoding, ...): they are not metadata. `name` is in
+ * lower case. */
 bool svc_grpc_header_reserved(const char *name, size_t n);
 /* Adds a received header to md when it is metadata; "-bin" values are
  * base64-decoded (padded or not), one value per comma-separated piece.
