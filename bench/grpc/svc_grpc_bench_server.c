@@ -41,12 +41,23 @@ static void say_hello(svc_call *c, void *ud)
         svc_call_fail(c, SVC_INVALID_ARGUMENT, svc_last_error());
         return;
     }
-    char text[512];
-    snprintf(text, sizeof text, "Hello %s", req->name);
+    /* "Hello " + name, as the C++ server's std::string concatenation:
+     * any length, no format parsing. */
+    size_t n = strlen(req->name);
+    char small[256], *text = n < sizeof small - 6 ? small : malloc(n + 7);
+    if (!text) {
+        helloworld__hello_request__free_unpacked(req, NULL);
+        svc_call_fail(c, SVC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    memcpy(text, "Hello ", 6);
+    memcpy(text + 6, req->name, n + 1);
     helloworld__hello_request__free_unpacked(req, NULL);
     Helloworld__HelloReply reply = HELLOWORLD__HELLO_REPLY__INIT;
     reply.message = text;
     svc_call_reply_pb(c, &reply.base);
+    if (text != small)
+        free(text);
 }
 
 #define MAX_CHUNK (4u << 20)

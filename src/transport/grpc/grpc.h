@@ -84,10 +84,20 @@ void svc_grpc_stream_posted(grpc_stream *s, size_t len);
 svc_code svc_grpc_stream_send(grpc_stream *s, const svc_msg *m, bool posted);
 /* nghttp2's data source read callback body: copies from `small`, then `out`. */
 ssize_t svc_grpc_stream_read(grpc_stream *s, uint8_t *buf, size_t len, uint32_t *flags);
+/* Where a stream's received messages go. */
+typedef struct grpc_sink {
+    bool gunzip_ok;  /* grpc-encoding gzip was announced */
+    const char *ct;  /* the messages' content type */
+    svc_msg *into;   /* not NULL: the next message's payload goes into this
+                      * one (a unary request: no message of its own) */
+    svc_code (*deliver)(void *ud, svc_msg *m);
+    void *ud;
+} grpc_sink;
+
 /* Called for each DATA chunk: deframes, and for each message calls
- * deliver(ud, msg) with its payload (decompressed; content type `ct`). */
-svc_code svc_grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
-                          const char *ct, svc_code (*deliver)(void *ud, svc_msg *m), void *ud);
+ * to->deliver(ud, msg) with its payload (decompressed), in `to->into`
+ * for the first if given, else in a new message of content type `ct`. */
+svc_code svc_grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, const grpc_sink *to);
 /* The application consumed the oldest delivered message: give back its
  * window. With `all`, every delivered message's (unary calls, whose one
  * message is bounded by the size limit anyway). */

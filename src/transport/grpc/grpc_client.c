@@ -444,8 +444,8 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
         nghttp2_session_consume(c->h2, id, len);
         return 0;
     }
-    svc_code rc = svc_grpc_stream_data(&cs->s, data, len, cs->resp_gzip,
-                                   cs->resp_json ? SVC_CT_JSON : SVC_CT_PROTO, deliver, cs);
+    grpc_sink to = {cs->resp_gzip, cs->resp_json ? SVC_CT_JSON : SVC_CT_PROTO, NULL, deliver, cs};
+    svc_code rc = svc_grpc_stream_data(&cs->s, data, len, &to);
     if (rc)
         reset(cs, rc, svc_last_error());
     return 0;

@@ -488,16 +488,10 @@ static svc_code deliver(void *ud, svc_msg *m)
         return SVC_OK;
     }
     if (++st->messages > 1) {
-        svc_msg_free(m);
+        svc_msg_free(m); /* not the request: on_data gives it only for the first */
         return svc_fail(SVC_INTERNAL, "a unary request carried more than one message");
     }
-    /* The one message of a unary call becomes the request's payload. */
-    svc_msg *req = st->base.req;
-    svc_buf *b = req->buf;
-    req->buf = m->buf;
-    m->buf = b;
-    req->was_compressed = m->was_compressed;
-    svc_msg_free(m);
+    /* The one message of a unary call was deframed into the request. */
     svc_grpc_stream_consumed(&st->s, true);
     return SVC_OK;
 }
@@ -512,8 +506,10 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
         nghttp2_session_consume(c->h2, id, len); /* dropped, but not held against the window */
         return 0;
     }
-    svc_code rc = svc_grpc_stream_data(&st->s, data, len, st->req_gzip,
-                                   st->json ? SVC_CT_JSON : SVC_CT_PROTO, deliver, st);
+    /* A unary call's one message goes straight into its request. */
+    grpc_sink to = {st->req_gzip, st->json ? SVC_CT_JSON : SVC_CT_PROTO,
+                    !st->base.flow && st->messages == 0 ? st->base.req : NULL, deliver, st};
+    svc_code rc = svc_grpc_stream_data(&st->s, data, len, &to);
     if (rc) {
         st->failed = true;
         svc_call_refuse(&st->base, rc, svc_last_error());

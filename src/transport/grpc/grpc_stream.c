@@ -242,10 +242,7 @@ void svc_grpc_stream_consumed(grpc_stream *s, bool all)
 
 typedef struct deliver_ctx {
     grpc_stream *s;
-    bool gunzip_ok;
-    const char *ct;
-    svc_code (*deliver)(void *ud, svc_msg *m);
-    void *ud;
+    grpc_sink to; /* `into` cleared once used */
 } deliver_ctx;
 
 static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed)
@@ -258,7 +255,7 @@ static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed
         size_t plain_len;
         /* compression.md: a message in an encoding the server lacks is
          * UNIMPLEMENTED; the flag without an encoding is INTERNAL. */
-        svc_code rc = d->gunzip_ok ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
+        svc_code rc = d->to.gunzip_ok ? svc_grpc_gunzip(body, len, d->s->in.max, &plain, &plain_len)
                       : d->s->in_unsupported[0]
                           ? svc_fail(SVC_UNIMPLEMENTED,
                                      "grpc-encoding '%s' is not supported (identity, gzip are)",
@@ -270,22 +267,27 @@ static svc_code on_message(void *arg, uint8_t *body, size_t len, bool compressed
         body = plain;
         len = plain_len;
     }
-    svc_msg *m = NULL;
-    if (svc_msg_new(&m) != SVC_OK || svc_msg_set_data_owned(m, body, len, free) != SVC_OK ||
-        svc_msg_set_content_type(m, d->ct) != SVC_OK || !credits_push(&d->s->credits, wire)) {
+    svc_msg *m = d->to.into;
+    if (m) {
+        d->to.into = NULL;
+        if (svc_msg_set_data_owned(m, body, len, free) != SVC_OK ||
+            !credits_push(&d->s->credits, wire))
+            return svc_fail_oom();
+    } else if (svc_msg_new(&m) != SVC_OK || svc_msg_set_data_owned(m, body, len, free) != SVC_OK ||
+               svc_msg_set_content_type(m, d->to.ct) != SVC_OK ||
+               !credits_push(&d->s->credits, wire)) {
         if (!m)
             free(body);
         svc_msg_free(m);
         return svc_fail_oom();
     }
     m->was_compressed = compressed;
-    return d->deliver(d->ud, m);
+    return d->to.deliver(d->to.ud, m);
 }
 
-svc_code svc_grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, bool gunzip_ok,
-                          const char *ct, svc_code (*deliver)(void *ud, svc_msg *m), void *ud)
+svc_code svc_grpc_stream_data(grpc_stream *s, const uint8_t *p, size_t n, const grpc_sink *to)
 {
-    deliver_ctx d = {s, gunzip_ok, ct, deliver, ud};
+    deliver_ctx d = {s, *to};
     /* Window accounting counts wire bytes, which the deframer does not
      * report per message: feed it one phase (prefix, body) at a time, so
      * each message is charged exactly what it took on the wire. */
