@@ -76,6 +76,8 @@ struct nats_link {
      * reconnected to, before this is updated). */
     atomic_llong max_payload;
     atomic_int state;
+    /* The creds signature handler refused a signature (nats_creds.c). */
+    atomic_bool sig_refused;
     svc_counter *state_gauge;
     svc_counter *changes[SVC_CONN_STATES];
     /* Subscriptions to tell about slow-consumer errors (nats_pubsub.c). */
@@ -94,6 +96,19 @@ svc_conn_state svc_nats_link_state(const nats_link *l);
 int64_t svc_nats_link_max_payload(nats_link *l);
 /* Flushes what is buffered (bounded wait), closes and frees. */
 void svc_nats_link_close(nats_link *l);
+
+/* ---- nats_creds.c: ?creds=FILE, read at each connect ---- */
+
+/* cnats' natsUserJWTHandler and natsSignatureHandler for the link (the
+ * closure) and its cfg->creds file. The signature handler refuses a
+ * signature that starts with a zero byte, which cnats 3.4 would not send:
+ * it sets l->sig_refused and fails the attempt with SVC_NATS_SIG_REFUSED. */
+natsStatus svc_nats_creds_jwt(char **jwt, char **err, void *closure);
+natsStatus svc_nats_creds_sign(char **err, unsigned char **sig, int *sig_len, const char *nonce,
+                               void *closure);
+#define SVC_NATS_SIG_REFUSED                                                                       \
+    "the nonce signature starts with a zero byte, which cnats 3.4 would not send; "              \
+    "a new connection gets a new nonce"
 
 /* ---- nats_status.c: cnats errors → status ---- */
 

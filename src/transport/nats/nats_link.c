@@ -22,6 +22,9 @@
 #define RECONNECT_BUF (8 * 1024 * 1024)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+/* Connection attempts when the creds signature handler refuses a signature
+ * (one nonce in 256 each: nats_creds.c). */
+#define CONNECT_TRIES 8
 
 void svc_nats_link_init(nats_link *l, svc_ctx *ctx, const nats_config *cfg, const char *role,
                         bool send_asap)
@@ -35,6 +38,7 @@ void svc_nats_link_init(nats_link *l, svc_ctx *ctx, const nats_config *cfg, cons
     pthread_mutex_init(&l->subs_mu, NULL);
     pthread_cond_init(&l->closed_cv, NULL);
     atomic_init(&l->state, SVC_CONN_IDLE);
+    atomic_init(&l->sig_refused, false);
     l->state_gauge = svc_metrics_counter(ctx->metrics, "svc_nats_connection_state",
                                          "NATS connectivity: 0 idle, 1 connecting, 2 ready, "
                                          "3 transient failure, 4 shutdown.",
@@ -138,8 +142,9 @@ static natsStatus make_options(nats_link *l, natsOptions **out)
         s = natsOptions_SetUserInfo(o, c->user, c->password);
     if (s == NATS_OK && c->token)
         s = natsOptions_SetToken(o, c->token);
-    if (s == NATS_OK && c->creds)
-        s = natsOptions_SetUserCredentialsFromFiles(o, c->creds, NULL);
+    if (s == NATS_OK && c->creds) /* not cnats' own handlers: nats_creds.c says why */
+        s = natsOptions_SetUserCredentialsCallbacks(o, svc_nats_creds_jwt, l,
+                                                    svc_nats_creds_sign, l);
     if (s == NATS_OK && c->tls)
         s = set_tls(o, c);
     if (s == NATS_OK)
@@ -165,10 +170,10 @@ static natsStatus make_options(nats_link *l, natsOptions **out)
     return s;
 }
 
-/* cnats reads the credentials file at each connect and reports one it
- * cannot open, or finds no seed in, as a bare NATS_ERR naming the file:
- * that is the caller's configuration (INVALID_ARGUMENT, as for bad TLS
- * files), not an internal error. */
+/* The credentials file is read at each connect (nats_creds.c), and one
+ * that cannot be opened or holds no seed fails as a bare NATS_ERR naming
+ * the file: that is the caller's configuration (INVALID_ARGUMENT, as for
+ * bad TLS files), not an internal error. */
 static svc_code connect_fail(const nats_config *c, natsStatus s, const char *what)
 {
     natsStatus last = NATS_OK;
@@ -176,6 +181,20 @@ static svc_code connect_fail(const nats_config *c, natsStatus s, const char *wha
     if (c->creds && s == NATS_ERR && last == s && text && strstr(text, c->creds))
         return svc_fail(SVC_INVALID_ARGUMENT, "%s: bad credentials file: %s", what, text);
     return svc_nats_fail(s, what);
+}
+
+/* natsConnection_Connect, again (with a new nonce) while the creds
+ * signature handler refused the signature. */
+static natsStatus connect_creds_retry(nats_link *l, natsOptions *o, natsConnection **nc)
+{
+    for (int attempt = 1;; attempt++) {
+        atomic_store(&l->sig_refused, false);
+        natsStatus s = natsConnection_Connect(nc, o);
+        if (s == NATS_OK || !atomic_load(&l->sig_refused) || attempt == CONNECT_TRIES)
+            return s;
+        svc_log_info(l->ctx, "nats", "%s connection to %s: %s", l->role, l->cfg->label,
+                     SVC_NATS_SIG_REFUSED);
+    }
 }
 
 svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
@@ -202,7 +221,7 @@ svc_code svc_nats_link_get(nats_link *l, natsConnection **out)
         rc = svc_nats_fail(s, "bad NATS options (TLS files?)");
         if (rc == SVC_INTERNAL || rc == SVC_NOT_FOUND)
             rc = svc_fail(SVC_INVALID_ARGUMENT, "%s", svc_last_error());
-    } else if ((s = natsConnection_Connect(&nc, o)) != NATS_OK) {
+    } else if ((s = connect_creds_retry(l, o, &nc)) != NATS_OK) {
         rc = connect_fail(l->cfg, s, what);
         nc = NULL;
     } else if (l->on_ready && (rc = l->on_ready(l, nc, l->ready_ud)) != SVC_OK) {
