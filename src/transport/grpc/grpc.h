@@ -120,7 +120,7 @@ typedef struct grpc_io_ops {
      * it succeeds. */
     bool (*open)(grpc_conn *c, int fd, SSL *ssl, const struct sockaddr *to, socklen_t to_len);
     /* Moves what is in c->out towards the socket, as far as it takes
-     * now; the rest goes when it can (then svc_grpc_conn_flush again). */
+     * now; the rest goes when it can (then svc_grpc_conn_flush_now again). */
     void (*write)(grpc_conn *c);
     /* Bytes taken by write() and not yet on the socket. */
     size_t (*queued)(const grpc_conn *c);
@@ -172,6 +172,8 @@ struct grpc_conn {
     grpc_stream *streams;
     size_t n_streams;
     struct event *keepalive;   /* PING timer */
+    struct event *flush_ev;    /* made active by svc_grpc_conn_flush */
+    bool flush_pending;
     bool ping_outstanding;
     svc_time last_ping_recv;
     int ping_strikes;
@@ -186,8 +188,11 @@ struct grpc_conn {
 grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role, void *owner,
                          bool server, int fd, SSL *ssl, const struct sockaddr *to,
                          socklen_t to_len);
-/* Sends what nghttp2 has queued; closes the connection when it is done. */
+/* Sends what nghttp2 has queued, at the end of the loop's current turn;
+ * closes the connection when it is done. */
 void svc_grpc_conn_flush(grpc_conn *c);
+/* The same at once: for the I/O, when the socket has room. */
+void svc_grpc_conn_flush_now(grpc_conn *c);
 /* For the I/O: input arrives (see grpc_io_ops). recv returns false once
  * the connection is closed; end flushes what the input called for. */
 void svc_grpc_conn_recv_begin(grpc_conn *c);

@@ -59,6 +59,7 @@ static void teardown(void *arg)
     grpc_conn *c = arg;
     if (c->keepalive)
         event_free(c->keepalive);
+    event_free(c->flush_ev);
     nghttp2_session_del(c->h2);
     svc_grpc_mem_destroy(&c->mem);
     c->io->free(c); /* closes the socket */
@@ -74,6 +75,7 @@ void svc_grpc_conn_close(grpc_conn *c, const char *why)
     c->dead = true;
     svc_log_debug(c->ctx, "grpc", "connection closed: %s", why);
     c->io->stop(c);
+    event_del(c->flush_ev);
     if (c->keepalive)
         event_del(c->keepalive);
     c->role->lost(c, why);
@@ -127,7 +129,27 @@ void svc_grpc_conn_flush(grpc_conn *c)
      * callback starting the next call) the flush waits for the end of the
      * input: one write for the whole batch, and only after nghttp2 has
      * seen the END_STREAM being processed, so a stream answered at once is
-     * not taken for one with its remote half open. */
+     * not taken for one with its remote half open. Elsewhere (tasks from
+     * other threads: replies from the pool, messages of a stream, calls
+     * started) it waits for the end of the loop's current turn, so the
+     * tasks of one turn share one write instead of a send() each. */
+    if (c->dead || c->in_recv || c->flush_pending)
+        return;
+    c->flush_pending = true;
+    event_active(c->flush_ev, 0, 0);
+}
+
+static void on_flush_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    grpc_conn *c = arg;
+    c->flush_pending = false;
+    svc_grpc_conn_flush_now(c);
+}
+
+void svc_grpc_conn_flush_now(grpc_conn *c)
+{
     if (c->dead || c->in_recv)
         return;
     /* Frames gathered into one buffer go out in one send() (the plain
@@ -196,14 +218,14 @@ bool svc_grpc_conn_recv(grpc_conn *c, const uint8_t *p, size_t n)
 void svc_grpc_conn_recv_end(grpc_conn *c)
 {
     c->in_recv = false;
-    svc_grpc_conn_flush(c);
+    svc_grpc_conn_flush_now(c);
 }
 
 void svc_grpc_conn_connected(grpc_conn *c)
 {
     c->is_ready = true;
     c->role->ready(c);
-    svc_grpc_conn_flush(c);
+    svc_grpc_conn_flush_now(c);
 }
 
 /* ---- keepalive and ping abuse ---- */
@@ -362,9 +384,12 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
         c->peer_len = to_len;
     }
     c->keepalive = evtimer_new(svc_loop_base(loop), on_keepalive, c);
-    if (!c->keepalive || !start_session(c)) {
+    c->flush_ev = event_new(svc_loop_base(loop), -1, 0, on_flush_ev, c);
+    if (!c->keepalive || !c->flush_ev || !start_session(c)) {
         if (c->keepalive)
             event_free(c->keepalive);
+        if (c->flush_ev)
+            event_free(c->flush_ev);
         if (c->h2)
             nghttp2_session_del(c->h2);
         svc_grpc_mem_destroy(&c->mem);
@@ -378,6 +403,7 @@ grpc_conn *svc_grpc_conn_new(svc_ctx *ctx, svc_loop *loop, const grpc_role *role
     }
     if (!c->io->open(c, fd, ssl, to, to_len)) {
         event_free(c->keepalive);
+        event_free(c->flush_ev);
         nghttp2_session_del(c->h2);
         svc_grpc_mem_destroy(&c->mem);
         free(c);

@@ -108,7 +108,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         svc_grpc_conn_connected(c);
         return;
     }
-    svc_grpc_conn_flush(c); /* sends what is left, then what nghttp2 has */
+    svc_grpc_conn_flush_now(c); /* sends what is left, then what nghttp2 has */
 }
 
 static bool plain_open(grpc_conn *c, int fd, SSL *ssl, const struct sockaddr *to,

@@ -47,7 +47,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     (void)bev;
-    svc_grpc_conn_flush(arg); /* the output drained below the low-water mark */
+    svc_grpc_conn_flush_now(arg); /* the output drained below the low-water mark */
 }
 
 /* The peer chose HTTP/2, as gRPC requires. */
