@@ -123,11 +123,11 @@ bool svc_nats_js_decide(nats_js_window *w, nats_js_slot *sl, natsStatus status, 
 static svc_code wait_room(nats_js_window *w, svc_time deadline)
 {
     while (!w->n_free && !w->closing) {
-        int64_t left_ms = (deadline - svc_now()) / SVC_NSEC_PER_MSEC;
-        if (left_ms <= 0)
+        int64_t left = deadline - svc_now();
+        if (left <= 0)
             return SVC_DEADLINE_EXCEEDED;
-        struct timespec until;
-        svc_nats_abstime(left_ms, &until);
+        struct timespec until; /* rounded up: never give up early */
+        svc_nats_abstime((left + SVC_NSEC_PER_MSEC - 1) / SVC_NSEC_PER_MSEC, &until);
         w->waiting++;
         pthread_cond_timedwait(&w->room, &w->mu, &until);
         w->waiting--;
