@@ -27,7 +27,8 @@ url=nats://127.0.0.1:$port
 # inclusive FILE FUNCTION: the function's inclusive count in FILE (0 if absent)
 inclusive() {
     callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
-        awk -v f="???:$2 " 'index($0, f) {gsub(",", "", $1); print $1; found=1; exit} END {if (!found) print 0}'
+        awk -v f="???:$2 " 'index($0, f) {gsub(",", "", $1); print $1; found = 1; exit}
+                            END {if (!found) print 0}'
 }
 
 for who in raw svc; do

@@ -5,25 +5,25 @@
  * the stream's replies (a PubAck, an API error, or the server's "no
  * responders" status when no stream captures the subject), and
  * nats_js_ack.c reads them. cnats' js_PublishMsgAsync did the same with a
- * natsMsg per publish, a string-keyed map, a JSON tree per ack and a timer
- * per publish; here a plain message goes out as a plain PUB with its reply
- * subject (a natsMsg only when it has headers).
+ * natsMsg per publish, a string-keyed map and, for an ack handler, a JSON
+ * tree per ack; here a plain message goes out as a plain PUB with its
+ * reply subject (a natsMsg only when it has headers).
  *
- * The window: at most WINDOW publishes without a verdict (cnats kept 4000
- * unacknowledged); each holds a slot from acceptance to verdict, retries
+ * The window: at most SVC_NATS_JS_WINDOW (4000, cnats' default) publishes
+ * without a verdict; each holds a slot from acceptance to verdict, retries
  * included, and the token names the slot and its generation, so a reply
  * finds its publish without a lookup and a reply for a slot's earlier user
  * is ignored. A publisher beyond the window waits for room, at most until
  * its own timeout (backpressure).
  *
- * Each attempt waits ATTEMPT_WAIT_MS at most; one failed for a passing
- * reason (timeout, no responders while the server restarts,
- * disconnection) is sent again after a short backoff, with the same
- * Nats-Msg-Id so the stream drops a duplicate, until the publish's own
- * timeout (svc_pub_opts.timeout_ms, 10 s by default) runs out. All
- * attempts of a publish share its token: a late PubAck of an earlier
- * attempt confirms it too. One timer per channel (nats_js_sweep.c) ends
- * attempts that timed out and starts retries that are due.
+ * Each attempt waits 5 s at most; one failed for a passing reason
+ * (timeout, no responders while the server restarts, disconnection) is
+ * sent again after a short backoff, with the same Nats-Msg-Id so the
+ * stream drops a duplicate, until the publish's own timeout
+ * (svc_pub_opts.timeout_ms, 10 s by default) runs out. All attempts of a
+ * publish share its token: a late PubAck of an earlier attempt confirms
+ * it too. One timer per channel (nats_js_window.c) ends attempts that
+ * timed out and starts retries that are due.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,13 +55,14 @@ static svc_code verdict_fail(const nats_js_done *d, const char *topic)
     switch ((int)d->status) {
     case NATS_TIMEOUT:
         return svc_fail(SVC_DEADLINE_EXCEEDED,
-                        "JetStream publish on '%.200s' not confirmed in time (%d attempts)", topic,
-                        d->attempts);
+                        "JetStream publish on '%.200s' not confirmed within its timeout "
+                        "(attempts: %d)",
+                        topic, d->attempts);
     case NATS_NO_RESPONDERS:
         return svc_fail(SVC_NOT_FOUND, "no stream captures '%.200s' (or JetStream is unavailable)",
                         topic);
     case NATS_ERR: {
-        svc_code code = d->err_code  ? svc_nats_js_code(d->err_code)
+        svc_code code = d->err_code      ? svc_nats_js_code(d->err_code)
                         : d->code == 503 ? SVC_UNAVAILABLE
                                          : SVC_FAILED_PRECONDITION;
         return svc_fail(code, "JetStream publish on '%.200s': %s (JetStream error %d, code %d)",
