@@ -41,7 +41,7 @@ for who in raw svc; do
         total=$(sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$f" | head -1)
         [ "${total:-0}" -gt $((n * 50)) ] || continue # threads that did little
         what=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
-            grep -oE 'natsSub_deliverMsgs|natsParser_Parse|natsMsg_free|\?\?\?:main ' | head -1)
+            grep -oE 'natsSub_deliverMsgs|natsParser_Parse|natsMsg_free|\?\?\?:main ' | head -1 || true)
         printf '  thread %-4s %7d per publish  %s\n' "${f##*-}" $((total / n)) "${what:-?}"
     done
     main=$(ls "$work/$who".*-01)
