@@ -18,8 +18,9 @@
 #define SWEEP_GAP_MS 10
 /* Verdicts and retries the timer or the close handle per lock. */
 #define BATCH 64
-/* A slot keeps its buffer for the next publish up to this size. */
-#define KEEP_MAX 1024
+/* A slot keeps its buffer for the next publish up to this size: at most
+ * 2 MiB for a full window, no allocation per small publish. */
+#define KEEP_MAX 512
 
 /* ---- under the lock ---- */
 

@@ -56,8 +56,8 @@ typedef struct nats_js_slot {
     svc_pub_confirm *pc;
     natsMsg *nm;         /* the message when it has headers (owned) */
     char *buf;           /* else its subject, NUL, payload: kept for the
-                          * slot's next publishes up to KEEP_MAX bytes, which
-                          * saves an allocation per publish */
+                          * slot's next publishes when small (KEEP_MAX),
+                          * which saves an allocation per publish */
     size_t cap;
     const char *data;    /* the payload, in buf */
     int len;

@@ -199,6 +199,19 @@ static void async_publishes(void **state)
     for (int i = 0; i < 200 && atomic_load(&v.ok) + atomic_load(&v.failed) < N; i++)
         sleep_ms(10); /* verdict callbacks run on the pool */
     assert_int_equal(atomic_load(&v.ok), N);
+    /* Larger than a window slot keeps between publishes. */
+    char big[3000];
+    memset(big, 'b', sizeof big);
+    svc_msg *large;
+    svc_msg_new_data(big, sizeof big, NULL, &large);
+    verdicts lv = {0};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(svc_publish_async(cli, "async.large", large, &po, on_verdict, &lv), SVC_OK);
+    assert_int_equal(svc_publish_flush(cli, 20000), SVC_OK);
+    for (int i = 0; i < 200 && atomic_load(&lv.ok) < 20; i++)
+        sleep_ms(10);
+    assert_int_equal(atomic_load(&lv.ok), 20);
+    svc_msg_free(large);
     /* Nobody captures this subject: the verdict says so. */
     po.timeout_ms = 500;
     verdicts none = {0};
