@@ -18,6 +18,13 @@
 #define SWEEP_GAP_MS 10
 /* Verdicts and retries the timer or the close handle per lock. */
 #define BATCH 64
+/* A publisher waiting for room is woken once this many slots are free,
+ * not at each one: acks come in bursts, and a wake-up per slot cost a
+ * futex round trip per publish once the window was full. */
+#define ROOM_BATCH 64
+/* It also looks again this often, in case fewer ever come free (the
+ * others held by long retries). */
+#define ROOM_RECHECK_MS 5
 /* A slot keeps its buffer for the next publish up to this size: at most
  * 2 MiB for a full window, no allocation per small publish. */
 #define KEEP_MAX 512
@@ -52,7 +59,7 @@ static void release_slot(nats_js_window *w, nats_js_slot *sl)
     sl->nm = NULL;
     sl->detail = NULL;
     w->free[w->n_free++] = (uint16_t)(sl - w->slots);
-    if (w->waiting)
+    if (w->waiting && w->n_free >= ROOM_BATCH)
         pthread_cond_signal(&w->room);
 }
 
@@ -127,8 +134,10 @@ static svc_code wait_room(nats_js_window *w, svc_time deadline)
         int64_t left = deadline - svc_now();
         if (left <= 0)
             return SVC_DEADLINE_EXCEEDED;
-        struct timespec until; /* rounded up: never give up early */
-        svc_nats_abstime((left + SVC_NSEC_PER_MSEC - 1) / SVC_NSEC_PER_MSEC, &until);
+        /* Rounded up: never give up early. */
+        int64_t ms = (left + SVC_NSEC_PER_MSEC - 1) / SVC_NSEC_PER_MSEC;
+        struct timespec until;
+        svc_nats_abstime(ms < ROOM_RECHECK_MS ? ms : ROOM_RECHECK_MS, &until);
         w->waiting++;
         pthread_cond_timedwait(&w->room, &w->mu, &until);
         w->waiting--;
