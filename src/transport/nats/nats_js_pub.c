@@ -9,8 +9,8 @@
  * tree per ack; here a plain message goes out as a plain PUB with its
  * reply subject (a natsMsg only when it has headers).
  *
- * The window: at most SVC_NATS_JS_WINDOW (4000, cnats' default) publishes
- * without a verdict; each holds a slot from acceptance to verdict, retries
+ * The window: at most SVC_NATS_JS_WINDOW (4000) publishes without a
+ * verdict; each holds a slot from acceptance to verdict, retries
  * included, and the token names the slot and its generation, so a reply
  * finds its publish without a lookup and a reply for a slot's earlier user
  * is ignored. A publisher beyond the window waits for room, at most until

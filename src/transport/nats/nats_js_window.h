@@ -19,7 +19,9 @@
 #include "core/loop.h"
 #include "nats.h"
 
-/* cnats' default number of unacknowledged asynchronous publishes. */
+/* Unconfirmed asynchronous publishes at most, as the Go client's default
+ * (cnats 3.4 has no limit unless one is set): the memory a stalled stream
+ * can hold is bounded, and the publisher waits (backpressure). */
 #define SVC_NATS_JS_WINDOW 4000
 /* A token is (generation << INDEX_BITS) | slot index. */
 #define SVC_NATS_JS_INDEX_BITS 12
