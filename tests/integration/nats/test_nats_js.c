@@ -3,8 +3,9 @@
  * acknowledged and asynchronous publishes, Nats-Msg-Id de-duplication,
  * durable push and pull consumers, explicit ack, nak with delay, term,
  * in-progress, max deliver, delivery counts, the errors for stores and
- * subjects that do not exist, publishes nothing answers, a full window
- * and a client freed with publishes unconfirmed.
+ * subjects that do not exist, publishes nothing answers, publishes
+ * retried until a stream captures them, a full window and a client freed
+ * with publishes unconfirmed.
  */
 #include <stdatomic.h>
 
@@ -272,6 +273,27 @@ static void unanswered_times_out(void **state)
     collector_clear(&silent);
 }
 
+/* A publish no stream captures yet is retried (the server answers "no
+ * responders" at once) until one does, within its timeout. */
+static void retried_until_captured(void **state)
+{
+    (void)state;
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    svc_msg *m;
+    svc_msg_new_data("late", 4, NULL, &m);
+    svc_pub_opts po = {.persistent = true, .timeout_ms = 8000, .message_id = "late-1"};
+    assert_int_equal(svc_publish_async(cli, "later.e", m, &po, count_verdict, &t), SVC_OK);
+    po.message_id = NULL; /* and one without headers */
+    assert_int_equal(svc_publish_async(cli, "later.e", m, &po, count_verdict, &t), SVC_OK);
+    sleep_ms(400);
+    assert_int_equal(atomic_load(&t.total), 0);
+    make_store("LATER", "later.>");
+    assert_int_equal(tally_wait(&t, 2), 2);
+    assert_int_equal(atomic_load(&t.codes[SVC_OK]), 2);
+    svc_msg_free(m);
+    assert_int_equal(svc_store_delete(cli, "LATER"), SVC_OK);
+}
+
 /* Freeing a client while its window is full of unconfirmed publishes:
  * one beyond the window waits for room and gives up at its timeout, and
  * every accepted one gets exactly one verdict, UNAVAILABLE for those
@@ -368,6 +390,7 @@ int main(void)
         cmocka_unit_test(max_deliver),
         cmocka_unit_test(async_publishes),
         cmocka_unit_test(unanswered_times_out),
+        cmocka_unit_test(retried_until_captured),
         cmocka_unit_test(free_with_unconfirmed),
         cmocka_unit_test(bad_input),
     };
