@@ -23,6 +23,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "core/metadata.h"
 #include "core/strmap.h"
@@ -293,6 +294,43 @@ void svc_nats_async_done(nats_channel *ch, svc_pub_confirm *pc, svc_code code, c
 /* Answers the publishes still waiting (UNAVAILABLE), waits for those
  * being sent or retried, and stops reading replies. */
 void svc_nats_js_async_close(nats_channel *ch);
+
+/* ---- nats_json.c: a strict JSON reader for replies off the network ---- */
+
+typedef struct nats_json {
+    const char *p, *end; /* what is left to read */
+} nats_json;
+
+/* A member's key; len 0 when it is too long to be one the caller knows. */
+typedef struct nats_json_key {
+    const char *s;
+    size_t len;
+} nats_json_key;
+
+static inline bool svc_nats_json_key_is(nats_json_key k, const char *name)
+{
+    size_t n = strlen(name); /* a constant: folded */
+    return k.len == n && memcmp(k.s, name, n) == 0;
+}
+
+/* Reads (or skips) the value of member k; false when it is not valid. */
+typedef bool (*nats_json_member_fn)(nats_json *j, nats_json_key k, void *ud, int depth);
+
+/* Each read below skips white space first and fails on anything that is
+ * not strict JSON. depth is the caller's nesting (0 at the top). */
+/* An object: every member's key goes to fn. */
+bool svc_nats_json_object(nats_json *j, nats_json_member_fn fn, void *ud, int depth);
+/* Any value, checked and passed over. */
+bool svc_nats_json_skip(nats_json *j, int depth);
+/* A string decoded into buf (NUL-terminated, cap bytes at most, cut
+ * before a UTF-8 sequence that does not fit whole: *cut). */
+bool svc_nats_json_string(nats_json *j, char *buf, size_t cap, size_t *len, bool *cut);
+/* A non-negative integer no larger than max, without fraction or exponent
+ * (what Go writes for its integers). */
+bool svc_nats_json_uint(nats_json *j, uint64_t max, uint64_t *out);
+bool svc_nats_json_bool(nats_json *j, bool *out);
+/* Nothing but white space is left. */
+bool svc_nats_json_end(nats_json *j);
 
 /* ---- nats_js_ack.c: a publish's reply, from the network (fuzzed) ---- */
 

@@ -1,7 +1,7 @@
 /*
  * What a JetStream publish's reply brings from the network, read without
- * cnats (src/transport/nats/nats_js_ack.c): its JSON body (PubAck or API
- * error) and the token at the end of its subject.
+ * cnats (src/transport/nats/nats_js_ack.c on nats_json.c): its JSON body
+ * (PubAck or API error) and the token at the end of its subject.
  * Input: the body as it is; the same bytes are also tried as a token.
  * Beyond memory errors, what is checked: an accepted body is a PubAck
  * with a stream or an error, its description fits and is a C string, and
