@@ -6,11 +6,13 @@
  *   pubsub  publish 128 B messages to a subscriber on another connection;
  *           the rate is what the subscriber received
  *   reqrep  sequential requests to a responder; latency p50/p99
- *   jspub   JetStream js_PublishAsync with acks (window 4000), each one's
- *           fate known as ours must know it (to retry and to report it):
- *           an error handler reads every ack (without one cnats only
- *           counts them) and a 5 s MaxWait times out a lost one (ours
- *           waits that long per attempt)
+ *   jspub   JetStream js_PublishAsync with acks, each one's fate known
+ *           as ours must know it (to retry and to report it): an error
+ *           handler reads every ack (without one cnats only counts them)
+ *           and a 5 s MaxWait times out a lost one (ours waits that long
+ *           per attempt). No window: cnats 3.4's PublishAsync.MaxPending
+ *           is 0 (unlimited) unless set, so its publisher never waits for
+ *           acks (ours keeps at most 4000 unconfirmed)
  *   jsreset (setup) deletes and creates the stream BENCH on bench.js
  */
 #include <nats/nats.h>

@@ -23,6 +23,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "core/metadata.h"
 #include "core/strmap.h"
@@ -117,6 +118,8 @@ svc_code svc_nats_fail(natsStatus s, const char *what);
 svc_code svc_nats_code(natsStatus s);
 /* JetStream API errors carry their own codes (jsErrCode). */
 svc_code svc_nats_js_fail(natsStatus s, jsErrCode err, const char *what);
+/* The code for a JetStream API error (err != 0). */
+svc_code svc_nats_js_code(jsErrCode err);
 
 /* ---- nats_wire.c: messages ⇄ natsMsg (headers, status, deadline) ---- */
 
@@ -135,6 +138,8 @@ typedef struct nats_out {
     bool need_msg;          /* a natsMsg even without headers (JetStream's API) */
 } nats_out;
 
+/* Whether m (with x) goes out with headers, so as a natsMsg. */
+bool svc_nats_msg_needs_headers(const svc_msg *m, const nats_out *x);
 /* A natsMsg for `m` on `subject`, or NULL in *out when m needs no headers
  * (unless x->need_msg): svc_nats_msg_publish then sends a plain PUB. Fails
  * with INVALID_ARGUMENT when the headers alone exceed `max_payload` (the
@@ -180,23 +185,6 @@ bool svc_nats_subject_to_method(const char *prefix, const char *subject, char *o
  * method cannot be a subject. */
 bool svc_nats_method_to_subject(const char *prefix, const char *method, char *out, size_t cap);
 
-/* ---- nats_ptrmap.c: address → object, for cnats' ack handler ---- */
-
-typedef struct nats_ptrmap_slot {
-    const void *key;
-    void *value;
-} nats_ptrmap_slot;
-
-typedef struct nats_ptrmap {
-    nats_ptrmap_slot *slots;
-    size_t cap, n;
-} nats_ptrmap;
-
-svc_code svc_nats_ptrmap_put(nats_ptrmap *m, const void *key, void *value);
-/* Removes and returns the value, or NULL. */
-void *svc_nats_ptrmap_take(nats_ptrmap *m, const void *key);
-void svc_nats_ptrmap_clear(nats_ptrmap *m);
-
 /* ---- nats_rpc_server.c / nats_rpc_client.c ---- */
 
 svc_code svc_nats_listen(svc_server *s, const svc_url *url, const svc_listen_opts *o,
@@ -208,6 +196,7 @@ void svc_nats_call_free(svc_call *c);
 const char *svc_nats_call_peer(const svc_call *c);
 
 typedef struct nats_channel nats_channel;
+typedef struct nats_js_window nats_js_window;
 void svc_nats_call_start(svc_channel *ch, svc_ccall *cc);
 void svc_nats_call_cancel(svc_channel *ch, svc_ccall *cc);
 
@@ -252,27 +241,30 @@ void svc_nats_on_async_error(natsConnection *nc, natsSubscription *ns, natsStatu
 
 /* ---- nats_channel.c ---- */
 
+/* "_INBOX." and n random letters and digits (out has room for n + 8): a
+ * subject prefix no other client uses, for replies. */
+void svc_nats_inbox_name(char *out, int n);
+/* The calls' inbox: 22 random, as cnats' own inboxes. */
+#define SVC_NATS_INBOX_LEN 29
+
 struct nats_channel {
     svc_channel base;
     nats_config cfg;
     nats_link events; /* publish, subscribe, JetStream */
     nats_link calls;  /* requests and their replies */
     /* calls: replies come to "<inbox>.<token>" on one subscription */
-    char inbox[64];
-    natsSubscription *inbox_sub;
+    char inbox[SVC_NATS_INBOX_LEN + 1];
     nats_sub *inbox_done;
     pthread_mutex_t calls_mu;
     svc_strmap pending; /* token → svc_ccall */
     uint64_t next_token;
     /* JetStream (events link) */
-    pthread_mutex_t js_mu;       /* making js */
+    pthread_mutex_t js_mu;       /* making js and jsw */
     _Atomic(jsCtx *) js;         /* set once made, until the channel goes */
-    pthread_mutex_t async_mu;    /* async_msgs; async_cv's waits */
+    _Atomic(nats_js_window *) jsw; /* asynchronous publishes (nats_js_pub.c) */
+    pthread_mutex_t async_mu;    /* async_cv's waits */
     pthread_cond_t async_cv;
     atomic_size_t async_pending; /* asynchronous publishes without a verdict */
-    atomic_bool async_used;
-    nats_ptrmap async_msgs;     /* natsMsg address → its publish */
-    atomic_bool closing;
 };
 
 svc_code svc_nats_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
@@ -297,21 +289,85 @@ void svc_nats_unsubscribe(svc_channel *ch, svc_sub *sub);
  * natsMsg as tdata; core NATS messages are destroyed here). */
 void svc_nats_deliver(nats_sub *s, natsMsg *msg);
 
-/* ---- nats_js.c: JetStream stores and publishing ---- */
+/* ---- nats_js.c: JetStream context, stores, publishing with a wait ---- */
 
 /* The channel's JetStream context (connecting first if needed). */
 svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out);
-/* Answers the asynchronous publishes still waiting (UNAVAILABLE), waits for
- * retries in flight, frees the context. */
+/* Frees the context. */
 void svc_nats_js_close(nats_channel *ch);
 svc_code svc_nats_store_ensure(svc_channel *ch, const svc_store_opts *o);
 svc_code svc_nats_store_delete(svc_channel *ch, const char *name);
 svc_code svc_nats_js_publish(nats_channel *ch, const char *topic, const svc_msg *m,
                              const svc_pub_opts *o);
+
+/* ---- nats_js_pub.c: asynchronous publishes, acks on our own inbox ---- */
+
 svc_code svc_nats_js_publish_async(nats_channel *ch, const char *topic, const svc_msg *m,
                                    const svc_pub_opts *o, svc_pub_confirm *pc);
 /* One asynchronous publish has its verdict (counts for publish_flush). */
 void svc_nats_async_done(nats_channel *ch, svc_pub_confirm *pc, svc_code code, const char *msg);
+/* Answers the publishes still waiting (UNAVAILABLE), waits for those
+ * being sent or retried, and stops reading replies. */
+void svc_nats_js_async_close(nats_channel *ch);
+
+/* ---- nats_json.c: a strict JSON reader for replies off the network ---- */
+
+typedef struct nats_json {
+    const char *p, *end; /* what is left to read */
+} nats_json;
+
+/* A member's key; len 0 when it is too long to be one the caller knows. */
+typedef struct nats_json_key {
+    const char *s;
+    size_t len;
+} nats_json_key;
+
+static inline bool svc_nats_json_key_is(nats_json_key k, const char *name)
+{
+    size_t n = strlen(name); /* a constant: folded */
+    return k.len == n && memcmp(k.s, name, n) == 0;
+}
+
+/* Reads (or skips) the value of member k; false when it is not valid. */
+typedef bool (*nats_json_member_fn)(nats_json *j, nats_json_key k, void *ud, int depth);
+
+/* Each read below skips white space first and fails on anything that is
+ * not strict JSON. depth is the caller's nesting (0 at the top). */
+/* An object: every member's key goes to fn. */
+bool svc_nats_json_object(nats_json *j, nats_json_member_fn fn, void *ud, int depth);
+/* Any value, checked and passed over. */
+bool svc_nats_json_skip(nats_json *j, int depth);
+/* A string decoded into buf (NUL-terminated, cap bytes at most, cut
+ * before a UTF-8 sequence that does not fit whole: *cut). */
+bool svc_nats_json_string(nats_json *j, char *buf, size_t cap, size_t *len, bool *cut);
+/* A non-negative integer no larger than max, without fraction or exponent
+ * (what Go writes for its integers). */
+bool svc_nats_json_uint(nats_json *j, uint64_t max, uint64_t *out);
+bool svc_nats_json_bool(nats_json *j, bool *out);
+/* Nothing but white space is left. */
+bool svc_nats_json_end(nats_json *j);
+
+/* ---- nats_js_ack.c: a publish's reply, from the network (fuzzed) ---- */
+
+/* A token in a reply subject: base 64 in letters, digits, '-' and '_',
+ * at most 11 digits (64 bits). */
+#define SVC_NATS_JS_TOKEN_MAX 11
+size_t svc_nats_js_token_format(uint64_t token, char out[SVC_NATS_JS_TOKEN_MAX + 1]);
+/* s[0..len) as svc_nats_js_token_format writes it, and nothing else. */
+bool svc_nats_js_token_parse(const char *s, size_t len, uint64_t *out);
+
+typedef struct nats_puback {
+    bool has_stream;        /* a PubAck: "stream" is there and not empty */
+    bool duplicate;
+    uint64_t seq;
+    bool is_error;          /* an "error" member: an API error */
+    int code, err_code;     /* its HTTP-like and JetStream codes */
+    char description[256];  /* its text, UTF-8, cut to fit */
+} nats_puback;
+
+/* The JSON body of a reply to a JetStream publish; false when it is not
+ * strict JSON or neither a PubAck nor an error. */
+bool svc_nats_puback_parse(const char *data, size_t len, nats_puback *out);
 
 /* ---- nats_js_sub.c: JetStream consumers ---- */
 

@@ -5,6 +5,7 @@
 #include "core/ctx.h"
 #include "core/error.h"
 #include "nats.h"
+#include "observe/trace.h"
 
 svc_code svc_nats_channel_new(svc_ctx *ctx, const svc_url *url, const svc_client_opts *o,
                               svc_channel **out)
@@ -35,17 +36,26 @@ void svc_nats_channel_free(svc_channel *base)
     nats_channel *ch = (nats_channel *)base;
     if (ch->inbox_done)
         svc_nats_sub_stop(ch->inbox_done);
+    svc_nats_js_async_close(ch);
     svc_nats_js_close(ch);
     svc_nats_link_close(&ch->calls);
     svc_nats_link_close(&ch->events);
     svc_strmap_clear(&ch->pending);
-    svc_nats_ptrmap_clear(&ch->async_msgs);
     pthread_mutex_destroy(&ch->calls_mu);
     pthread_mutex_destroy(&ch->js_mu);
     pthread_mutex_destroy(&ch->async_mu);
     pthread_cond_destroy(&ch->async_cv);
     svc_nats_config_clear(&ch->cfg);
     free(ch);
+}
+
+void svc_nats_inbox_name(char *out, int n)
+{
+    static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    memcpy(out, "_INBOX.", 7);
+    for (int i = 0; i < n; i++)
+        out[7 + i] = alnum[svc_random_u64() % 62];
+    out[7 + n] = '\0';
 }
 
 svc_conn_state svc_nats_channel_state(const svc_channel *base)

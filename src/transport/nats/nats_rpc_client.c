@@ -15,7 +15,6 @@
 #include "core/error.h"
 #include "core/msg.h"
 #include "nats.h"
-#include "observe/trace.h"
 
 #define TOKEN_LEN 24
 
@@ -94,11 +93,7 @@ svc_code svc_nats_calls_ready(nats_link *l, natsConnection *nc, void *ud)
 {
     (void)l;
     nats_channel *ch = ud;
-    static const char alnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    char *p = ch->inbox + snprintf(ch->inbox, sizeof ch->inbox, "_INBOX.");
-    for (int i = 0; i < 22; i++)
-        *p++ = alnum[svc_random_u64() % 62];
-    *p = '\0';
+    svc_nats_inbox_name(ch->inbox, SVC_NATS_INBOX_LEN - 7);
     char pattern[sizeof ch->inbox + 2];
     snprintf(pattern, sizeof pattern, "%s.*", ch->inbox);
     nats_sub *s = svc_nats_sub_new(NULL, ch, &ch->calls, false);

@@ -63,25 +63,19 @@ svc_code svc_nats_fail(natsStatus s, const char *what)
     return svc_fail(svc_nats_code(s), "%s: %s", what, last_text(s));
 }
 
-svc_code svc_nats_js_fail(natsStatus s, jsErrCode err, const char *what)
+svc_code svc_nats_js_code(jsErrCode err)
 {
-    svc_code code;
     switch ((int)err) {
-    case 0:
-        return svc_nats_fail(s, what);
     case JSStreamNotFoundErr:
     case JSConsumerNotFoundErr:
     case JSNoMessageFoundErr:
-        code = SVC_NOT_FOUND;
-        break;
+        return SVC_NOT_FOUND;
     case JSStreamNameExistErr:
     case JSConsumerNameExistErr:
-        code = SVC_ALREADY_EXISTS;
-        break;
+        return SVC_ALREADY_EXISTS;
     case JSNotEnabledErr:
     case JSNotEnabledForAccountErr:
-        code = SVC_UNIMPLEMENTED;
-        break;
+        return SVC_UNIMPLEMENTED;
     case JSAccountResourcesExceededErr:
     case JSInsufficientResourcesErr:
     case JSMaximumConsumersLimitErr:
@@ -89,22 +83,25 @@ svc_code svc_nats_js_fail(natsStatus s, jsErrCode err, const char *what)
     case JSMemoryResourcesExceededErr:
     case JSStorageResourcesExceededErr:
     case JSStreamMessageExceedsMaximumErr:
-        code = SVC_RESOURCE_EXHAUSTED;
-        break;
+        return SVC_RESOURCE_EXHAUSTED;
     case JSClusterNotAvailErr:
     case JSClusterNoPeersErr:
     case JSClusterNotActiveErr:
-        code = SVC_UNAVAILABLE;
-        break;
+        return SVC_UNAVAILABLE;
     case JSBadRequestErr:
     case JSStreamInvalidConfig:
     case JSInvalidJSONErr:
     case JSConsumerDurableNameNotSetErr:
-        code = SVC_INVALID_ARGUMENT;
-        break;
+        return SVC_INVALID_ARGUMENT;
     default:
-        code = SVC_FAILED_PRECONDITION; /* the stream's or consumer's state says no */
-        break;
+        return SVC_FAILED_PRECONDITION; /* the stream's or consumer's state says no */
     }
-    return svc_fail(code, "%s: %s (JetStream error %d)", what, last_text(s), (int)err);
+}
+
+svc_code svc_nats_js_fail(natsStatus s, jsErrCode err, const char *what)
+{
+    if (err == 0)
+        return svc_nats_fail(s, what);
+    return svc_fail(svc_nats_js_code(err), "%s: %s (JetStream error %d)", what, last_text(s),
+                    (int)err);
 }

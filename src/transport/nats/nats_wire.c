@@ -81,7 +81,7 @@ static svc_code add_ours(natsMsg *nm, const svc_msg *m, const nats_out *x, size_
 }
 
 /* Whether add_ours or add_metadata would add anything. */
-static bool needs_headers(const svc_msg *m, const nats_out *x)
+bool svc_nats_msg_needs_headers(const svc_msg *m, const nats_out *x)
 {
     return m->content_type || x->deadline || (x->with_status && m->status != SVC_OK) ||
            x->message_id || m->md.n;
@@ -98,7 +98,7 @@ svc_code svc_nats_msg_out(const char *subject, const svc_msg *m, const nats_out 
     /* Without headers no natsMsg is built: destroying one goes through
      * cnats' garbage-collector thread, a wake-up per message that calls
      * and replies would pay on their latency. */
-    if (!x->need_msg && !needs_headers(m, x)) {
+    if (!x->need_msg && !svc_nats_msg_needs_headers(m, x)) {
         *out = NULL;
         return SVC_OK;
     }

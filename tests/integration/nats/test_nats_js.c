@@ -2,8 +2,10 @@
  * JetStream through the common API against a real nats-server: stores,
  * acknowledged and asynchronous publishes, Nats-Msg-Id de-duplication,
  * durable push and pull consumers, explicit ack, nak with delay, term,
- * in-progress, max deliver, delivery counts, and the errors for stores
- * and subjects that do not exist.
+ * in-progress, max deliver, delivery counts, the errors for stores and
+ * subjects that do not exist, publishes nothing answers, publishes
+ * retried until a stream captures them, a full window and a client freed
+ * with publishes unconfirmed.
  */
 #include <stdatomic.h>
 
@@ -198,6 +200,19 @@ static void async_publishes(void **state)
     for (int i = 0; i < 200 && atomic_load(&v.ok) + atomic_load(&v.failed) < N; i++)
         sleep_ms(10); /* verdict callbacks run on the pool */
     assert_int_equal(atomic_load(&v.ok), N);
+    /* Larger than a window slot keeps between publishes. */
+    char big[3000];
+    memset(big, 'b', sizeof big);
+    svc_msg *large;
+    svc_msg_new_data(big, sizeof big, NULL, &large);
+    verdicts lv = {0};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(svc_publish_async(cli, "async.large", large, &po, on_verdict, &lv), SVC_OK);
+    assert_int_equal(svc_publish_flush(cli, 20000), SVC_OK);
+    for (int i = 0; i < 200 && atomic_load(&lv.ok) < 20; i++)
+        sleep_ms(10);
+    assert_int_equal(atomic_load(&lv.ok), 20);
+    svc_msg_free(large);
     /* Nobody captures this subject: the verdict says so. */
     po.timeout_ms = 500;
     verdicts none = {0};
@@ -207,6 +222,140 @@ static void async_publishes(void **state)
         sleep_ms(10);
     assert_int_equal(atomic_load(&none.failed), 1);
     svc_msg_free(m);
+}
+
+/* Verdicts by code, each with the last message, counted once they ran. */
+typedef struct tally {
+    atomic_int codes[SVC_CODE_COUNT], total;
+    pthread_mutex_t mu;
+    char last[256];
+} tally;
+
+static void count_verdict(svc_code code, const char *message, void *ud)
+{
+    tally *t = ud;
+    pthread_mutex_lock(&t->mu);
+    snprintf(t->last, sizeof t->last, "%s", message);
+    pthread_mutex_unlock(&t->mu);
+    atomic_fetch_add(&t->codes[code], 1);
+    atomic_fetch_add(&t->total, 1);
+}
+
+/* Verdict callbacks run on the pool: waits (at most 10 s) until n ran. */
+static int tally_wait(tally *t, int n)
+{
+    for (int i = 0; i < 1000 && atomic_load(&t->total) < n; i++)
+        sleep_ms(10);
+    return atomic_load(&t->total);
+}
+
+/* A publish nothing answers (a core subscriber takes it, no stream
+ * captures it) fails with DEADLINE_EXCEEDED once its timeout passed. */
+static void unanswered_times_out(void **state)
+{
+    (void)state;
+    collector silent = COLLECTOR_INIT;
+    svc_sub *s;
+    assert_int_equal(svc_subscribe(cli, "silent.>", NULL, collect, &silent, &s), SVC_OK);
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    svc_msg *m;
+    svc_msg_new_data("x", 1, NULL, &m);
+    svc_pub_opts po = {.persistent = true, .timeout_ms = 600};
+    svc_time start = svc_now();
+    assert_int_equal(svc_publish_async(cli, "silent.t", m, &po, count_verdict, &t), SVC_OK);
+    assert_int_equal(tally_wait(&t, 1), 1);
+    assert_int_equal(atomic_load(&t.codes[SVC_DEADLINE_EXCEEDED]), 1);
+    assert_non_null(strstr(t.last, "not confirmed"));
+    assert_true(svc_now() - start >= 600 * SVC_NSEC_PER_MSEC);
+    assert_int_equal(collector_wait(&silent, 1, 5000), 1);
+    svc_msg_free(m);
+    svc_sub_free(s);
+    collector_clear(&silent);
+}
+
+/* A publish no stream captures yet is retried (the server answers "no
+ * responders" at once) until one does, within its timeout. */
+static void retried_until_captured(void **state)
+{
+    (void)state;
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    svc_msg *m;
+    svc_msg_new_data("late", 4, NULL, &m);
+    svc_pub_opts po = {.persistent = true, .timeout_ms = 8000, .message_id = "late-1"};
+    assert_int_equal(svc_publish_async(cli, "later.e", m, &po, count_verdict, &t), SVC_OK);
+    po.message_id = NULL; /* and one without headers */
+    assert_int_equal(svc_publish_async(cli, "later.e", m, &po, count_verdict, &t), SVC_OK);
+    sleep_ms(400);
+    assert_int_equal(atomic_load(&t.total), 0);
+    make_store("LATER", "later.>");
+    assert_int_equal(tally_wait(&t, 2), 2);
+    assert_int_equal(atomic_load(&t.codes[SVC_OK]), 2);
+    svc_msg_free(m);
+    assert_int_equal(svc_store_delete(cli, "LATER"), SVC_OK);
+}
+
+/* Freeing a client while its window is full of unconfirmed publishes:
+ * one beyond the window waits for room and gives up at its timeout, and
+ * every accepted one gets exactly one verdict, UNAVAILABLE for those
+ * still waiting (ASan checks that nothing leaks). "silent.*" has a core
+ * subscriber that never replies, so those attempts are surely out and
+ * unanswered; nothing captures "nowhere.*", so those wait for a retry. */
+static void free_with_unconfirmed(void **state)
+{
+    (void)state;
+    enum { WINDOW = 4000, CONFIRMED = 200, RETRYING = 200, SILENT = WINDOW - RETRYING };
+    make_store("FREED", "freed.>");
+    collector silent = COLLECTOR_INIT;
+    svc_sub *s;
+    assert_int_equal(svc_subscribe(cli, "silent.>", NULL, collect, &silent, &s), SVC_OK);
+    char url[256];
+    fixture_url("nats", NULL, "js", url, sizeof url);
+    svc_client *pub;
+    assert_int_equal(svc_client_new(ctx, url, NULL, &pub), SVC_OK);
+    static tally confirmed = {.mu = PTHREAD_MUTEX_INITIALIZER},
+                 retrying = {.mu = PTHREAD_MUTEX_INITIALIZER},
+                 unanswered = {.mu = PTHREAD_MUTEX_INITIALIZER},
+                 beyond = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    svc_msg *m;
+    svc_msg_new_data("payload", 7, NULL, &m);
+    svc_pub_opts po = {.persistent = true, .timeout_ms = 60000};
+    for (int i = 0; i < CONFIRMED; i++)
+        assert_int_equal(svc_publish_async(pub, "freed.e", m, &po, count_verdict, &confirmed),
+                         SVC_OK);
+    assert_int_equal(tally_wait(&confirmed, CONFIRMED), CONFIRMED);
+    assert_int_equal(atomic_load(&confirmed.codes[SVC_OK]), CONFIRMED);
+    for (int i = 0; i < RETRYING; i++)
+        assert_int_equal(svc_publish_async(pub, "nowhere.e", m, &po, count_verdict, &retrying),
+                         SVC_OK);
+    /* Half with a message id: those go out as a natsMsg with headers. */
+    for (int i = 0; i < SILENT; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "silent-%d", i);
+        po.message_id = i % 2 ? id : NULL;
+        assert_int_equal(svc_publish_async(pub, "silent.e", m, &po, count_verdict, &unanswered),
+                         SVC_OK);
+    }
+    assert_int_equal(collector_wait(&silent, SILENT, 10000), SILENT);
+    po.timeout_ms = 300;
+    po.message_id = NULL;
+    svc_time start = svc_now();
+    assert_int_equal(svc_publish_async(pub, "silent.e", m, &po, count_verdict, &beyond),
+                     SVC_DEADLINE_EXCEEDED);
+    assert_true(svc_now() - start >= 300 * SVC_NSEC_PER_MSEC);
+    svc_client_free(pub);
+    assert_int_equal(tally_wait(&unanswered, SILENT), SILENT);
+    assert_int_equal(atomic_load(&unanswered.codes[SVC_UNAVAILABLE]), SILENT);
+    assert_non_null(strstr(unanswered.last, "freed"));
+    assert_int_equal(tally_wait(&retrying, RETRYING), RETRYING);
+    assert_int_equal(atomic_load(&retrying.codes[SVC_UNAVAILABLE]), RETRYING);
+    sleep_ms(100);
+    assert_int_equal(atomic_load(&confirmed.total), CONFIRMED);
+    assert_int_equal(atomic_load(&unanswered.total), SILENT);
+    assert_int_equal(atomic_load(&beyond.total), 0); /* refused: no verdict */
+    svc_msg_free(m);
+    svc_sub_free(s);
+    collector_clear(&silent);
+    assert_int_equal(svc_store_delete(cli, "FREED"), SVC_OK);
 }
 
 static void bad_input(void **state)
@@ -240,6 +389,9 @@ int main(void)
         cmocka_unit_test(pull_settling),
         cmocka_unit_test(max_deliver),
         cmocka_unit_test(async_publishes),
+        cmocka_unit_test(unanswered_times_out),
+        cmocka_unit_test(retried_until_captured),
+        cmocka_unit_test(free_with_unconfirmed),
         cmocka_unit_test(bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
