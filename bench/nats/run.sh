@@ -13,13 +13,8 @@ work=$build/bench/nats-run
 rm -rf "$work" && mkdir -p "$work"
 command -v nats-server >/dev/null || { echo "nats-server is not installed"; exit 1; }
 
-. "$(dirname "$0")/../../tests/free_port.sh"
-port=$(free_port)
-nats-server -a 127.0.0.1 -p "$port" -js -sd "$work/store" >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do ss -ltn | grep -q "127.0.0.1:$port " && break; sleep 0.05; done
-url=nats://127.0.0.1:$port
+. "$(dirname "$0")/nats_server.sh"
+start_nats "$work"
 echo "nats-server $(nats-server --version | awk '{print $NF}') on $url, $rounds rounds of ${dur}s"
 
 declare -A results

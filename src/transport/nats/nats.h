@@ -260,8 +260,9 @@ struct nats_channel {
     uint64_t next_token;
     /* JetStream (events link) */
     pthread_mutex_t js_mu;       /* making js and jsw */
-    _Atomic(jsCtx *) js;         /* set once made, until the channel goes */
-    _Atomic(nats_js_window *) jsw; /* asynchronous publishes (nats_js_pub.c) */
+    _Atomic(void *) js;          /* jsCtx: set once made, until the channel goes */
+    _Atomic(void *) jsw;         /* nats_js_window: asynchronous publishes
+                                  * (nats_js_pub.c) */
     pthread_mutex_t async_mu;    /* async_cv's waits */
     pthread_cond_t async_cv;
     atomic_size_t async_pending; /* asynchronous publishes without a verdict */
@@ -293,6 +294,12 @@ void svc_nats_deliver(nats_sub *s, natsMsg *msg);
 
 /* The channel's JetStream context (connecting first if needed). */
 svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out);
+/* *slot (ch->js or ch->jsw) in *out, made by make(ch, nc, out) on the
+ * events link the first time: under js_mu once, lock-free after (every
+ * JetStream publish comes here). */
+svc_code svc_nats_js_lazy(nats_channel *ch, _Atomic(void *) *slot,
+                          svc_code (*make)(nats_channel *ch, natsConnection *nc, void **out),
+                          void **out);
 /* Frees the context. */
 void svc_nats_js_close(nats_channel *ch);
 svc_code svc_nats_store_ensure(svc_channel *ch, const svc_store_opts *o);

@@ -15,12 +15,13 @@
 
 #define DEFAULT_TIMEOUT_MS 10000
 
-svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out)
+svc_code svc_nats_js_lazy(nats_channel *ch, _Atomic(void *) *slot,
+                          svc_code (*make)(nats_channel *ch, natsConnection *nc, void **out),
+                          void **out)
 {
-    /* Every JetStream publish comes here: no lock once the context exists. */
-    jsCtx *js = atomic_load_explicit(&ch->js, memory_order_acquire);
-    if (js) {
-        *out = js;
+    void *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (p) {
+        *out = p;
         return SVC_OK;
     }
     natsConnection *nc = NULL;
@@ -28,18 +29,28 @@ svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out)
     if (rc)
         return rc;
     pthread_mutex_lock(&ch->js_mu);
-    js = atomic_load_explicit(&ch->js, memory_order_acquire);
-    if (!js) {
-        natsStatus s = natsConnection_JetStream(&js, nc, NULL);
-        if (s == NATS_OK)
-            atomic_store_explicit(&ch->js, js, memory_order_release);
-        else {
-            js = NULL;
-            rc = svc_nats_fail(s, "JetStream");
-        }
-    }
-    *out = js;
+    p = atomic_load_explicit(slot, memory_order_acquire);
+    if (!p && (rc = make(ch, nc, &p)) == SVC_OK)
+        atomic_store_explicit(slot, p, memory_order_release);
     pthread_mutex_unlock(&ch->js_mu);
+    *out = rc ? NULL : p;
+    return rc;
+}
+
+static svc_code js_make(nats_channel *ch, natsConnection *nc, void **out)
+{
+    (void)ch;
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, nc, NULL);
+    *out = js;
+    return s == NATS_OK ? SVC_OK : svc_nats_fail(s, "JetStream");
+}
+
+svc_code svc_nats_js_get(nats_channel *ch, jsCtx **out)
+{
+    void *js = NULL;
+    svc_code rc = svc_nats_js_lazy(ch, &ch->js, js_make, &js);
+    *out = js;
     return rc;
 }
 

@@ -168,7 +168,7 @@ static void on_ack(natsConnection *nc, natsSubscription *ns, natsMsg *nm, void *
 
 /* ---- the window ---- */
 
-static svc_code window_new(nats_channel *ch, natsConnection *nc, nats_js_window **out)
+static svc_code window_new(nats_channel *ch, natsConnection *nc, void **out)
 {
     nats_js_window *w = calloc(1, sizeof *w);
     if (!w)
@@ -206,21 +206,8 @@ static svc_code window_new(nats_channel *ch, natsConnection *nc, nats_js_window 
 
 static svc_code window_get(nats_channel *ch, nats_js_window **out)
 {
-    /* Every publish comes here: no lock once the window exists. */
-    nats_js_window *w = atomic_load_explicit(&ch->jsw, memory_order_acquire);
-    if (w) {
-        *out = w;
-        return SVC_OK;
-    }
-    natsConnection *nc = NULL;
-    svc_code rc = svc_nats_link_get(&ch->events, &nc);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&ch->js_mu);
-    w = atomic_load_explicit(&ch->jsw, memory_order_acquire);
-    if (!w && (rc = window_new(ch, nc, &w)) == SVC_OK)
-        atomic_store_explicit(&ch->jsw, w, memory_order_release);
-    pthread_mutex_unlock(&ch->js_mu);
+    void *w = NULL;
+    svc_code rc = svc_nats_js_lazy(ch, &ch->jsw, window_new, &w);
     *out = w;
     return rc;
 }
