@@ -83,6 +83,8 @@ void svc_grpc_conn_close(grpc_conn *c, const char *why)
         svc_log_error(c->ctx, "grpc", "out of memory: a connection leaks");
 }
 
+#define OUT_FIRST (16 << 10) /* a batch of small answers fits */
+
 /* Bytes of frames taken from nghttp2 and not yet on the socket. */
 static size_t out_pending(const grpc_conn *c)
 {
@@ -98,7 +100,7 @@ static bool out_add(grpc_conn *c, const uint8_t *p, size_t n)
         c->out_off = 0;
     }
     if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : GRPC_READ_CHUNK;
+        size_t cap = c->out_cap ? c->out_cap : OUT_FIRST;
         while (cap < c->out_len + n)
             cap *= 2;
         uint8_t *bigger = realloc(c->out, cap);
@@ -115,8 +117,10 @@ static bool out_add(grpc_conn *c, const uint8_t *p, size_t n)
 void svc_grpc_conn_out_taken(grpc_conn *c)
 {
     c->out_off = c->out_len = 0;
-    if (c->out_cap > GRPC_MAX_SINGLE_IO) {
-        /* A burst of large messages made it grow: not kept while idle. */
+    if (c->out_cap > GRPC_MAX_SINGLE_IO || c->n_streams == 0) {
+        /* Kept only while calls are open and it is small: ten thousand
+         * idle connections hold no buffers, and a burst of large messages
+         * does not leave one behind. */
         free(c->out);
         c->out = NULL;
         c->out_cap = 0;
